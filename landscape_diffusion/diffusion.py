@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['beta_schedule', 'reverse_step', 'ddim_sigma', 'sampling_timesteps', 'Diffusion', 'show_images', 'gaussian_eps_model']
 
-# %% ../nbs/01_diffusion.ipynb #4f7d0e7f
+# %% ../nbs/01_diffusion.ipynb #7a86e469
 import math
 from typing import Callable
 import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid
 
-# %% ../nbs/01_diffusion.ipynb #339d4264
+# %% ../nbs/01_diffusion.ipynb #c7a84886
 def beta_schedule(
     steps:int=1000, # number of diffusion steps T
     beta_start:float=1e-4, # first beta (linear schedule)
@@ -27,7 +27,7 @@ def beta_schedule(
         return (1 - f[1:] / f[:-1]).clamp(max=0.999)
     raise ValueError(f"unknown schedule {schedule!r}: use 'linear' or 'cosine'")
 
-# %% ../nbs/01_diffusion.ipynb #4b6e58ea
+# %% ../nbs/01_diffusion.ipynb #7ed1c328
 def reverse_step(
     x_t:torch.Tensor, # images at the current step
     eps:torch.Tensor, # the model's noise prediction for `x_t`
@@ -45,7 +45,7 @@ def reverse_step(
     x_prev = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma ** 2).sqrt() * eps
     return x_prev if noise is None else x_prev + sigma * noise
 
-# %% ../nbs/01_diffusion.ipynb #511e752b
+# %% ../nbs/01_diffusion.ipynb #17cf6b24
 def ddim_sigma(ab_t, ab_prev, eta:float):
     "Fresh-noise std of a DDIM step; eta=1 gives DDPM's posterior std."
     return eta * ((1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev)).sqrt()
@@ -58,7 +58,7 @@ def sampling_timesteps(
     if not 1 <= steps <= total: raise ValueError(f"sampler steps must be between 1 and {total}, got {steps}")
     return torch.linspace(total - 1, 0, steps, dtype=torch.float64).round().long().unique_consecutive()
 
-# %% ../nbs/01_diffusion.ipynb #c7fda655
+# %% ../nbs/01_diffusion.ipynb #59c68f5e
 def _randn(shape, generator, device):
     "Standard normal noise on `device`, drawn from `generator` wherever that generator lives."
     gen_device = generator.device if generator is not None else device
@@ -143,7 +143,7 @@ class Diffusion:
             x = reverse_step(x, eps, ab_t[i], ab_prev[i], sigmas[i], noise, clip)
         return x.clamp(-1, 1) if clip else x
 
-# %% ../nbs/01_diffusion.ipynb #0e7c6e4b
+# %% ../nbs/01_diffusion.ipynb #fd53d7d6
 def show_images(
     images:torch.Tensor, # (n, c, h, w) images in [-1, 1]
     nrow:int=8, # images per row
@@ -162,7 +162,7 @@ def show_images(
     if title: ax.set_title(title)
     return ax
 
-# %% ../nbs/01_diffusion.ipynb #ffe4cd22
+# %% ../nbs/01_diffusion.ipynb #75a6adfe
 def gaussian_eps_model(
     d:Diffusion, # the schedule the predictor is optimal for
     mean:float, # mean of the Gaussian data

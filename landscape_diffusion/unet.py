@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['timestep_embedding', 'DoubleConv', 'TimeConditioned', 'Down', 'Up', 'SelfAttention', 'UNet', 'n_params']
 
-# %% ../nbs/00_unet.ipynb #9822c5da
+# %% ../nbs/00_unet.ipynb #49073499
 import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# %% ../nbs/00_unet.ipynb #0477c88d
+# %% ../nbs/00_unet.ipynb #68e5eca8
 def timestep_embedding(
     t:torch.Tensor, # (n,) integer or float diffusion steps
     dim:int=256, # embedding width (even)
@@ -23,7 +23,7 @@ def timestep_embedding(
     angles = t.float()[:, None] * freqs[None]
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
-# %% ../nbs/00_unet.ipynb #31024f55
+# %% ../nbs/00_unet.ipynb #3647cc21
 class DoubleConv(nn.Module):
     "Two 3x3 convolutions with GroupNorm and GELU, optionally residual."
     def __init__(self,
@@ -43,7 +43,7 @@ class DoubleConv(nn.Module):
 
     def forward(self, x): return F.gelu(x + self.net(x)) if self.residual else self.net(x)
 
-# %% ../nbs/00_unet.ipynb #14166f9d
+# %% ../nbs/00_unet.ipynb #9306902f
 class TimeConditioned(nn.Module):
     "Adds a per-channel projection of the time embedding to a feature map."
     def __init__(self, c:int, emb_dim:int):
@@ -71,7 +71,7 @@ class Up(TimeConditioned):
 
     def forward(self, x, skip, emb): return self.add_time(self.conv(torch.cat([skip, self.up(x)], dim=1)), emb)
 
-# %% ../nbs/00_unet.ipynb #dcf30c21
+# %% ../nbs/00_unet.ipynb #0c604b67
 class SelfAttention(nn.Module):
     "Multi-head self-attention over all pixels of each image, then a feed-forward layer; both residual."
     def __init__(self,
@@ -95,7 +95,7 @@ class SelfAttention(nn.Module):
         tokens = tokens + self.ff(tokens)
         return tokens.transpose(1, 2).reshape(b, c, h, w)
 
-# %% ../nbs/00_unet.ipynb #52fd2d62
+# %% ../nbs/00_unet.ipynb #acaf471a
 class UNet(nn.Module):
     "Noise-prediction UNet: `UNet()(x_t, t)` returns a tensor shaped like `x_t`."
     def __init__(self,
@@ -147,7 +147,7 @@ class UNet(nn.Module):
             x = attn(up(x, skips.pop(), emb))
         return self.outc(x)
 
-# %% ../nbs/00_unet.ipynb #539dc34f
+# %% ../nbs/00_unet.ipynb #3db6d5a7
 def n_params(model:nn.Module) -> int:
     "Number of trainable parameters."
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
