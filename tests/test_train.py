@@ -1,0 +1,149 @@
+"End to end: the command line, resume after SIGKILL, sampling from checkpoints, bad input, NaN safety."
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+from landscape_diffusion.train import Trainer, TrainingError, get_config, load_checkpoint, train
+
+CLI = [sys.executable, "-c", "from landscape_diffusion.train import main; main()"]
+TINY = ["--preset", "cpu-demo", "--data", "synthetic", "--widths", "16,32,32", "--bottleneck", "32", "--attn-at", "4",
+        "--groups", "4", "--sample-n", "4", "--sample-steps", "5", "--progress", "lines"]
+
+
+def cli(*args, check=True, timeout=300):
+    r = subprocess.run(CLI + [str(a) for a in args], capture_output=True, text=True, timeout=timeout)
+    if check: assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+def tiny_run(out, epochs=2, **kw):
+    cfg = get_config("cpu-demo", widths=(16, 32, 32), bottleneck=32, attn_at=(4,), groups=4, n_synthetic=64, epochs=epochs,
+                     batch_size=16, sample_n=4, sample_steps=5, out=str(out), **kw)
+    return train(cfg, progress="none")
+
+
+def weights(path):
+    state = load_checkpoint(path)
+    return {**{"model." + k: v for k, v in state["model"].items()}, **{"ema." + k: v for k, v in state["ema"].items()}}
+
+
+def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path):
+    run = TINY + ["--n-synthetic", 640, "--batch-size", 32, "--epochs", 3, "--log-every", 1, "--sample-every", 100]
+    cli("train", *run, "--out", tmp_path / "straight")
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(CLI + [str(a) for a in ["train", *run, "--out", killed]], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:  # 20 steps per epoch: step 24 is early in epoch 2, after epoch 1's checkpoint
+        if line.startswith("epoch 2/3 step 24 "):
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert load_checkpoint(killed / "checkpoint.pt")["epoch"] == 1, "the kill should land inside epoch 2"
+
+    resumed = cli("train", *run, "--out", killed, "--resume")
+    assert "resuming" in resumed.stdout and "epoch 3/3" in resumed.stdout
+    a, b = weights(tmp_path / "straight" / "checkpoint.pt"), weights(killed / "checkpoint.pt")
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, different[:5]
+    assert load_checkpoint(killed / "checkpoint.pt")["history"]["epoch_loss"] == load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["history"]["epoch_loss"]
+
+
+def test_existing_run_is_not_overwritten_without_resume(tmp_path):
+    tiny_run(tmp_path / "run", epochs=1)
+    r = cli("train", *TINY, "--n-synthetic", 32, "--epochs", 1, "--out", tmp_path / "run", check=False)
+    assert r.returncode == 1 and "already holds a run" in r.stderr and "--resume" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_sample_command_writes_a_grid_and_individual_images(tmp_path):
+    tiny_run(tmp_path / "run")
+    r = cli("sample", "--ckpt", tmp_path / "run" / "checkpoint.pt", "--n", 6, "--steps", 4, "--seed", 1,
+            "--out", tmp_path / "grid.png", "--save-individual", tmp_path / "each")
+    assert "wrote" in r.stdout
+    grid = Image.open(tmp_path / "grid.png")
+    assert grid.size == (3 * 33 + 1, 2 * 33 + 1)  # 6 images of 32 px in a 3x2 grid with 1 px padding
+    each = sorted((tmp_path / "each").glob("*.png"))
+    assert len(each) == 6 and Image.open(each[0]).size == (32, 32)
+
+
+def test_sampling_is_reproducible_by_seed(tmp_path):
+    tiny_run(tmp_path / "run")
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        cli("sample", "--ckpt", tmp_path / "run" / "checkpoint.pt", "--n", 2, "--steps", 4, "--seed", seed, "--out", tmp_path / f"{name}.png")
+    digest = lambda n: hashlib.sha1((tmp_path / f"{n}.png").read_bytes()).hexdigest()
+    assert digest("a") == digest("b") != digest("c")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\x00" * 100, "not a readable checkpoint"),
+    ("plain_state_dict", "not a landscape_diffusion checkpoint"),
+    ("truncated", "not a readable checkpoint"),
+    ("missing", "no checkpoint at"),
+])
+def test_bad_checkpoints_give_one_clear_line(tmp_path, content, message):
+    path = tmp_path / "bad.pt"
+    if content == "plain_state_dict": torch.save(torch.nn.Linear(2, 2).state_dict(), path)
+    elif content == "truncated":
+        tiny_run(tmp_path / "run", epochs=1)
+        data = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif content != "missing": path.write_bytes(content)
+    r = cli("sample", "--ckpt", path, "--out", tmp_path / "x.png", check=False)
+    assert r.returncode == 1, r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert "weights_only" not in r.stderr  # never suggest loading an untrusted file unsafely
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--preset", "huge"], "invalid choice: 'huge'"),
+    (["train", "--preset", "cpu-demo", "--epochs", "many"], "invalid int value: 'many'"),
+    (["train", "--preset", "cpu-demo", "--precision", "fp8"], "precision must be one of"),
+    (["train", "--preset", "cpu-demo", "--size", "36"], "size must be divisible by 8"),
+    (["sample"], "the following arguments are required: --ckpt"),
+    (["sample", "--ckpt", "x.pt", "--sampler", "euler"], "invalid choice: 'euler'"),
+    (["fly"], "invalid choice: 'fly'"),
+])
+def test_bad_arguments_give_a_usage_error(args, message):
+    r = cli(*args, check=False)
+    assert r.returncode == 2 and "usage:" in r.stderr and message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_bad_data_source_is_explained_not_raised(tmp_path):
+    r = cli("train", *TINY, "--data", tmp_path / "nowhere", "--out", tmp_path / "run", check=False)
+    assert r.returncode == 1 and "nowhere does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_train_and_data_commands_report_skipped_files(tmp_path):
+    folder = tmp_path / "photos"; folder.mkdir()
+    for i in range(12): Image.new("RGB", (48, 40), (20 * i, 100, 200 - 10 * i)).save(folder / f"{i}.jpg")
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    r = cli("data", folder, "--cache-dir", tmp_path / "cache")
+    assert "images used: 12" in r.stdout and "skipped: 1" in r.stdout and "broken.jpg" in r.stdout
+    r = cli("train", *TINY, "--data", folder, "--cache-dir", tmp_path / "cache", "--epochs", 1, "--batch-size", 4, "--out", tmp_path / "run")
+    assert "skipped: 1" in r.stdout and "loaded from cache" in r.stdout
+    assert (tmp_path / "run" / "samples.png").exists() and (tmp_path / "run" / "loss.png").exists()
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    tiny_run(tmp_path / "run", epochs=1)
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    before = ckpt.read_bytes()
+    trainer = Trainer(get_config("cpu-demo", widths=(16, 32, 32), bottleneck=32, attn_at=(4,), groups=4, n_synthetic=64,
+                                 epochs=3, batch_size=16, sample_n=4, sample_steps=5, out=str(tmp_path / "run")),
+                      resume=True, progress="none")
+    real_loss = trainer.diffusion.loss
+    trainer.diffusion.loss = lambda model, x, generator=None: real_loss(model, x, generator) * float("nan")
+    with pytest.raises(TrainingError, match=r"loss became nan.*epoch 1, whose checkpoint .* is intact"):
+        trainer.fit()
+    assert ckpt.read_bytes() == before
