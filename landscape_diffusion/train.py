@@ -10,7 +10,7 @@ __all__ = ['PRESETS', 'CHOICES', 'POSITIVE', 'CHECKPOINT_FORMAT', 'GRID_SEED', '
            'save_grid', 'plot_loss', 'grid_table', 'TrainingError', 'Trainer', 'train', 'sample_images',
            'add_config_args', 'build_parser', 'train_command', 'sample_command', 'main']
 
-# %% ../nbs/03_train.ipynb #8dfbe473
+# %% ../nbs/03_train.ipynb #429b6501
 import argparse
 import dataclasses
 import json
@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel
 from torchvision.utils import save_image
@@ -29,7 +30,7 @@ from .data import DataError, add_data_args, atomic_write, data_command, epoch_ba
 from .diffusion import Diffusion, show_images
 from .unet import UNet, n_params
 
-# %% ../nbs/03_train.ipynb #f3a4adf2
+# %% ../nbs/03_train.ipynb #2d14a439
 @dataclass
 class Config:
     "Everything a training run needs; presets fill it, the notebook and the command line override it."
@@ -63,6 +64,7 @@ class Config:
     sample_n:int = 64 # images per grid
     sampler:str = "ddim" # "ddim" or "ddpm"
     sample_steps:int = 50 # sampler steps for grids
+    sample_eta:float = None # fresh noise in grid samples (None: the sampler's default, 0 for ddim, 1 for ddpm)
     # bookkeeping
     seed:int = 0 # seed of the model, the batches and the noise
     log_every:int = 50 # steps between loss reads (each read waits for the device)
@@ -72,9 +74,9 @@ class Config:
 PRESETS = {
     "seed": dict(precision="fp32", compile="off", sampler="ddpm", sample_steps=1000, sample_n=16),
     "fast": dict(batch_size=128, lr=4e-4, warmup_steps=500, grad_clip=1.0, ema_decay=0.9995),
-    "cpu-demo": dict(data="synthetic", widths=(32, 64, 128, 128), bottleneck=256, attn_at=(4, 8), groups=8,
-                     epochs=20, batch_size=64, lr=1e-3, warmup_steps=100, grad_clip=1.0, ema_decay=0.995,
-                     compile="off", sample_every=5, sample_n=16, log_every=25),
+    "cpu-demo": dict(data="synthetic", widths=(32, 64, 64, 64), bottleneck=128, attn_at=(4, 8), groups=8,
+                     epochs=30, batch_size=64, lr=1e-3, warmup_steps=100, grad_clip=1.0, ema_decay=0.995,
+                     compile="off", sample_every=5, sample_n=16, sample_eta=1.0, log_every=25),
 }
 
 # %% ../nbs/03_train.ipynb #7d2e6696
@@ -225,14 +227,14 @@ def model_from_checkpoint(path, ema:bool=True, device="cpu"): # (model, diffusio
     load_weights(model, ema_weights(state["ema"]) if use_ema else state["model"], path)
     return model.to(device).eval(), Diffusion(cfg.steps, cfg.beta_start, cfg.beta_end, cfg.schedule), cfg
 
-# %% ../nbs/03_train.ipynb #f63e089b
+# %% ../nbs/03_train.ipynb #68fe755c
 GRID_SEED = 1234
 
 def sample_grid(model, diffusion:Diffusion, cfg:Config, device, autocast) -> torch.Tensor:
     "A grid's worth of samples from fixed noise (the same images every call for the same weights)."
     g = torch.Generator().manual_seed(GRID_SEED)
     with autocast:
-        return diffusion.sample(model, cfg.sample_n, cfg.size, cfg.sampler, cfg.sample_steps, generator=g, device=device)
+        return diffusion.sample(model, cfg.sample_n, cfg.size, cfg.sampler, cfg.sample_steps, cfg.sample_eta, generator=g, device=device)
 
 def save_grid(images:torch.Tensor, path) -> Path:
     "Save [-1, 1] images as one PNG grid (square-ish), atomically."
@@ -441,18 +443,17 @@ def sample_images(ckpt, n:int=64, sampler:str="ddim", steps:int=None, seed:int=0
             chunks.append(diffusion.sample(model, min(batch_size, n - i), cfg.size, sampler, steps, eta, generator=g, device=device).cpu())
     return torch.cat(chunks)
 
-# %% ../nbs/03_train.ipynb #9ba9fc93
+# %% ../nbs/03_train.ipynb #7706a169
 def _parse_field(kind):
     "An argparse `type` for a Config field's type."
     if kind is tuple: return lambda s: tuple(int(v) for v in s.split(","))
-    return {"int": int, "float": float, "str": str}.get(getattr(kind, "__name__", str(kind)), str)
+    return kind
 
 def add_config_args(p):
     "One --option per Config field (defaults come from the preset)."
     for f in fields(Config):
         if f.name in ("data", "preset", "out", "epochs", "size", "cache_dir", "n_synthetic"): continue
-        kind = type(f.default) if f.default is not None else str
-        p.add_argument("--" + f.name.replace("_", "-"), type=_parse_field(kind), default=None, metavar=kind.__name__.upper())
+        p.add_argument("--" + f.name.replace("_", "-"), type=_parse_field(f.type), default=None, metavar=f.type.__name__.upper())
 
 def build_parser() -> argparse.ArgumentParser:
     "The `landscape-diffusion` argument parser."
@@ -477,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--raw", action="store_true", help="use the raw weights instead of the EMA")
     s.add_argument("--out", default="samples.png", help="grid PNG to write")
     s.add_argument("--save-individual", default=None, metavar="DIR", help="also write one PNG per image into DIR")
+    s.add_argument("--save-npz", default=None, metavar="FILE", help="also write the images as a uint8 (N, 3, S, S) array 'images' in FILE")
     d = sub.add_parser("data", help="build or load a dataset's cache and report what was used and skipped")
     d.add_argument("source", help="kaggle, synthetic, a folder of images, or an .npz")
     add_data_args(d)
@@ -499,6 +501,10 @@ def sample_command(args):
         folder = Path(args.save_individual); folder.mkdir(parents=True, exist_ok=True)
         for i, img in enumerate(images): save_image(img * 0.5 + 0.5, folder / f"{i:05d}.png")
         print(f"wrote {len(images)} images to {folder}")
+    if args.save_npz:
+        pixels = ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+        atomic_write(Path(args.save_npz), lambda f: np.savez(f, images=pixels))
+        print(f"wrote {args.save_npz} ({pixels.shape}, uint8)")
 
 def main(argv=None):
     "Entry point of the `landscape-diffusion` command."

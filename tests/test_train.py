@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -67,12 +68,16 @@ def test_existing_run_is_not_overwritten_without_resume(tmp_path):
 def test_sample_command_writes_a_grid_and_individual_images(tmp_path):
     tiny_run(tmp_path / "run")
     r = cli("sample", "--ckpt", tmp_path / "run" / "checkpoint.pt", "--n", 6, "--steps", 4, "--seed", 1,
-            "--out", tmp_path / "grid.png", "--save-individual", tmp_path / "each")
+            "--out", tmp_path / "grid.png", "--save-individual", tmp_path / "each", "--save-npz", tmp_path / "s.npz")
     assert "wrote" in r.stdout
     grid = Image.open(tmp_path / "grid.png")
     assert grid.size == (3 * 33 + 1, 2 * 33 + 1)  # 6 images of 32 px in a 3x2 grid with 1 px padding
     each = sorted((tmp_path / "each").glob("*.png"))
     assert len(each) == 6 and Image.open(each[0]).size == (32, 32)
+    with np.load(tmp_path / "s.npz") as z:
+        assert z["images"].shape == (6, 3, 32, 32) and z["images"].dtype == np.uint8
+        png = np.asarray(Image.open(each[0])).transpose(2, 0, 1).astype(int)
+        assert np.abs(z["images"][0].astype(int) - png).max() <= 1
 
 
 def test_sampling_is_reproducible_by_seed(tmp_path):
