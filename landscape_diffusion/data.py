@@ -6,8 +6,8 @@
 __all__ = ['IMAGE_EXTENSIONS', 'MAX_PIXELS', 'CACHE_FORMAT', 'PALETTES', 'KAGGLE_DATASET', 'KAGGLE_VERSION', 'DataError',
            'to_rgb', 'Decoded', 'decode_image', 'list_images', 'Decoding', 'decode_files', 'default_cache_dir',
            'cache_key', 'atomic_write', 'save_decoding', 'load_npz_images', 'load_decoding', 'DataSummary',
-           'load_folder', 'synthetic_landscapes', 'download_kaggle', 'load_images', 'epoch_batches', 'n_batches',
-           'add_data_args', 'data_command']
+           'load_folder', 'synthetic_landscapes', 'download_kaggle', 'load_images', 'epoch_batches', 'add_data_args',
+           'data_command']
 
 # %% ../nbs/02_data.ipynb #1d1a5f23
 import hashlib
@@ -292,7 +292,7 @@ def load_images(
         return images, DataSummary(str(path), len(images), size, cache_path=path, from_cache=True, seconds=time.perf_counter() - start)
     return load_folder(path, size, cache_dir, progress)
 
-# %% ../nbs/02_data.ipynb #0819d29c
+# %% ../nbs/02_data.ipynb #28050507
 def epoch_batches(
     images:torch.Tensor, # (N, 3, S, S) uint8, ideally already on the training device
     batch_size:int, # images per batch (the last batch of an epoch may be smaller)
@@ -308,10 +308,6 @@ def epoch_batches(
         idx = order[i:i + batch_size]
         x = images[idx].float() / 127.5 - 1
         yield torch.where(flips[idx, None, None, None], x.flip(-1), x) if flip else x
-
-def n_batches(n_images:int, batch_size:int) -> int:
-    "Batches in one epoch."
-    return -(-n_images // batch_size)
 
 # %% ../nbs/02_data.ipynb #01571af9
 def add_data_args(p):

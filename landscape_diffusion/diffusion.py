@@ -58,7 +58,7 @@ def sampling_timesteps(
     if not 1 <= steps <= total: raise ValueError(f"sampler steps must be between 1 and {total}, got {steps}")
     return torch.linspace(total - 1, 0, steps, dtype=torch.float64).round().long().unique_consecutive()
 
-# %% ../nbs/01_diffusion.ipynb #59c68f5e
+# %% ../nbs/01_diffusion.ipynb #e08d79d5
 def _randn(shape, generator, device):
     "Standard normal noise on `device`, drawn from `generator` wherever that generator lives."
     gen_device = generator.device if generator is not None else device
@@ -99,16 +99,28 @@ class Diffusion:
         ab = self.alpha_bar_on(x0.device)[t].view(-1, 1, 1, 1)
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise, noise
 
+    def draw(self,
+             shape:tuple, # shape of a batch of images
+             generator:torch.Generator=None, # random source
+             device=None, # where the draws are needed
+            ): # (t, noise)
+        "A uniform random step per image and standard normal noise, for the loss."
+        gen_device = generator.device if generator is not None else device
+        t = torch.randint(0, self.steps, shape[:1], generator=generator, device=gen_device).to(device)
+        return t, _randn(shape, generator, device)
+
     def loss(self,
              model:Callable, # eps_model(x_t, t)
              x0:torch.Tensor, # clean images in [-1, 1]
              generator:torch.Generator=None, # random source for t and the noise
+             t:torch.Tensor=None, # the steps (drawn when None)
+             noise:torch.Tensor=None, # the noise (drawn when None)
+             reduction:str="mean", # "mean" or "sum" over all pixels
             ) -> torch.Tensor: # scalar MSE, on x0's device
         "Ho et al.'s simple loss: MSE between the true and the predicted noise at a uniform random step."
-        gen_device = generator.device if generator is not None else x0.device
-        t = torch.randint(0, self.steps, (x0.shape[0],), generator=generator, device=gen_device).to(x0.device)
-        x_t, noise = self.noise_images(x0, t, generator=generator)
-        return F.mse_loss(model(x_t, t).float(), noise)
+        if t is None: t, noise = self.draw(x0.shape, generator, x0.device)
+        x_t, noise = self.noise_images(x0, t, noise)
+        return F.mse_loss(model(x_t, t).float(), noise, reduction=reduction)
 
     @torch.inference_mode()
     def sample(self,

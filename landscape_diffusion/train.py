@@ -7,11 +7,12 @@ __all__ = ['PRESETS', 'CHOICES', 'POSITIVE', 'CHECKPOINT_FORMAT', 'GRID_SEED', '
            'get_config', 'cuda_arch_supported', 'check_gpu', 'cpu_has_bf16', 'pick_precision', 'pick_compile',
            'describe_device', 'ema_warmup_avg', 'make_ema', 'CheckpointError', 'save_checkpoint', 'load_checkpoint',
            'config_from', 'build_model', 'load_weights', 'ema_weights', 'model_from_checkpoint', 'sample_grid',
-           'save_grid', 'plot_loss', 'grid_table', 'TrainingError', 'Trainer', 'train', 'sample_images',
+           'save_grid', 'plot_loss', 'grid_table', 'split_bounds', 'TrainingError', 'Trainer', 'train', 'sample_images',
            'add_config_args', 'build_parser', 'train_command', 'sample_command', 'main']
 
-# %% ../nbs/03_train.ipynb #429b6501
+# %% ../nbs/03_train.ipynb #b5b2dda2
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -26,11 +27,11 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 from torchvision.utils import save_image
 
-from .data import DataError, add_data_args, atomic_write, data_command, epoch_batches, load_images, n_batches
+from .data import DataError, add_data_args, atomic_write, data_command, epoch_batches, load_images
 from .diffusion import Diffusion, show_images
 from .unet import UNet, n_params
 
-# %% ../nbs/03_train.ipynb #2d14a439
+# %% ../nbs/03_train.ipynb #8fdf8b27
 @dataclass
 class Config:
     "Everything a training run needs; presets fill it, the notebook and the command line override it."
@@ -56,6 +57,7 @@ class Config:
     weight_decay:float = 0.01 # AdamW weight decay
     warmup_steps:int = 0 # linear learning-rate warm-up
     grad_clip:float = 0.0 # max gradient norm (0: off)
+    grad_accum:int = 1 # micro-batches per step on each process (the global batch is split over processes, then these)
     ema_decay:float = 0.0 # EMA decay of the weights (0: no EMA)
     precision:str = "auto" # "auto", "fp32", "bf16" or "fp16"
     compile:str = "auto" # "auto" (CUDA capability >= 7.0), "on" or "off"
@@ -79,13 +81,13 @@ PRESETS = {
                      compile="off", sample_every=5, sample_n=16, sample_eta=1.0, log_every=25),
 }
 
-# %% ../nbs/03_train.ipynb #7d2e6696
+# %% ../nbs/03_train.ipynb #9f34be39
 class ConfigError(ValueError):
     "An impossible training setting; the message names the field and what it accepts."
 
 CHOICES = dict(schedule=("linear", "cosine"), precision=("auto", "fp32", "bf16", "fp16"),
                compile=("auto", "on", "off"), sampler=("ddim", "ddpm"))
-POSITIVE = ("size", "n_synthetic", "bottleneck", "groups", "steps", "epochs", "batch_size", "sample_every", "sample_n", "sample_steps", "log_every")
+POSITIVE = ("size", "n_synthetic", "bottleneck", "groups", "steps", "epochs", "batch_size", "grad_accum", "sample_every", "sample_n", "sample_steps", "log_every")
 
 def validate(cfg:Config) -> Config:
     "Check a config, raising `ConfigError` for values that cannot work."
@@ -266,7 +268,14 @@ def grid_table(out, every:int=1, ncols:int=5):
         ax.imshow(Image.open(g)); ax.set_title(f"epoch {int(g.stem.split('_')[1])}")
     return fig
 
-# %% ../nbs/03_train.ipynb #da5c18de
+# %% ../nbs/03_train.ipynb #bae40e6c
+def split_bounds(n:int, parts:int, index:int) -> tuple:
+    "Start and end of share `index` when n items are split into `parts` contiguous, nearly equal shares."
+    base, extra = divmod(n, parts)
+    start = index * base + min(index, extra)
+    return start, start + base + (index < extra)
+
+# %% ../nbs/03_train.ipynb #d89074de
 class TrainingError(RuntimeError):
     "A run that cannot continue (an existing run in the way, a non-finite loss); the message says what to do."
 
@@ -288,11 +297,20 @@ class Trainer:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         check_gpu(device)
         self.precision = pick_precision(device, cfg.precision)
+        # accelerate keeps one precision per process; a notebook may train fp32 after bf16, so start its state afresh
+        # (the process group, if any, is kept)
+        from accelerate.state import AcceleratorState
+        AcceleratorState._reset_state()
         self.acc = Accelerator(mixed_precision={"fp32": "no"}.get(self.precision, self.precision), cpu=device.type == "cpu")
-        self.device = self.acc.device
-        images, self.data_summary = load_images(cfg.data, cfg.size, cfg.cache_dir, cfg.n_synthetic, cfg.seed, download)
+        self.device, self.rank, self.world = self.acc.device, self.acc.process_index, self.acc.num_processes
+        if not self.acc.is_main_process: self.progress, self.show = "none", False
+        if cfg.batch_size < self.world * cfg.grad_accum:
+            raise ConfigError(f"batch_size ({cfg.batch_size}) is the global batch and must cover {self.world} processes x grad_accum {cfg.grad_accum}")
+        with self.acc.main_process_first():  # one process decodes and caches, the others then load the cache
+            images, self.data_summary = load_images(cfg.data, cfg.size, cfg.cache_dir, cfg.n_synthetic, cfg.seed, download)
         self.images = images.to(self.device)
-        self.steps_per_epoch = n_batches(len(images), cfg.batch_size)
+        full, rest = divmod(len(images), cfg.batch_size)
+        self.steps_per_epoch = full + (rest >= self.world * cfg.grad_accum)
         torch.manual_seed(cfg.seed)
         model = build_model(cfg).to(self.device)
         self.diffusion = Diffusion(cfg.steps, cfg.beta_start, cfg.beta_end, cfg.schedule)
@@ -339,18 +357,27 @@ class Trainer:
         return self.ema.module if self.ema is not None else self.raw_model
 
     def train_step(self, x:torch.Tensor) -> torch.Tensor:
-        "One optimisation step; returns the loss as a device tensor (no host sync)."
-        cfg = self.cfg
+        "One optimisation step on a global batch; returns this process's estimate of its loss as a device tensor (no host sync)."
+        cfg, n = self.cfg, len(x)
         if cfg.warmup_steps:
             for group in self.opt.param_groups: group["lr"] = cfg.lr * min(1.0, (self.step + 1) / cfg.warmup_steps)
-        loss = self.diffusion.loss(self.train_model, x, generator=self.noise_gen)
-        self.acc.backward(loss)
+        t, noise = self.diffusion.draw(x.shape, self.noise_gen, self.device)  # the whole batch's, the same on every process
+        lo, hi = split_bounds(n, self.world, self.rank)
+        scale = self.world / (n * x[0].numel())  # per-process sums that DDP's gradient mean turns into the batch mean
+        total = torch.zeros((), device=self.device)
+        for j in range(cfg.grad_accum):
+            a, b = split_bounds(hi - lo, cfg.grad_accum, j)
+            share = slice(lo + a, lo + b)
+            with self.acc.no_sync(self.model) if j < cfg.grad_accum - 1 else contextlib.nullcontext():
+                loss = self.diffusion.loss(self.train_model, x[share], t=t[share], noise=noise[share], reduction="sum") * scale
+                self.acc.backward(loss)
+            total += loss.detach()
         if cfg.grad_clip: self.acc.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
         if self.ema is not None: self.ema.update_parameters(self.raw_model)
         self.step += 1
-        return loss.detach()
+        return total
 
     def _check_finite(self, value:float, epoch:int):
         if not math.isfinite(value):
@@ -367,18 +394,19 @@ class Trainer:
         cfg, total = self.cfg, torch.zeros((), device=self.device)
         window, window_n, t0 = torch.zeros((), device=self.device), 0, time.perf_counter()
         for x in epoch_batches(self.images, cfg.batch_size, epoch, cfg.seed):
+            if len(x) < self.world * cfg.grad_accum: continue  # a last batch too small to share
             loss = self.train_step(x)
             total += loss; window += loss; window_n += 1
             bar.update(1)
             if self.step % cfg.log_every == 0:
-                value = (window / window_n).item()  # the only host sync inside an epoch
+                value = self.acc.reduce(window / window_n, "mean").item()  # the only host sync inside an epoch
                 self._check_finite(value, epoch)
                 rate = window_n * cfg.batch_size / (time.perf_counter() - t0)
                 self.history["step"].append(self.step); self.history["loss"].append(value)
                 bar.set_postfix(loss=f"{value:.4f}", img_s=f"{rate:,.0f}")
                 if self.progress == "lines": print(f"epoch {epoch + 1}/{cfg.epochs} step {self.step} loss {value:.4f} {rate:,.0f} img/s", flush=True)
                 window.zero_(); window_n, t0 = 0, time.perf_counter()
-        mean = (total / self.steps_per_epoch).item()
+        mean = self.acc.reduce(total / self.steps_per_epoch, "mean").item()
         self._check_finite(mean, epoch)
         return mean
 
@@ -413,8 +441,11 @@ class Trainer:
             mean = self.train_epoch(epoch, bar)
             self.epoch = epoch + 1
             self.history["epoch_loss"].append(mean)
-            grid = self.save_progress_pictures() if self.epoch % cfg.sample_every == 0 or self.epoch == cfg.epochs else None
-            save_checkpoint(self.ckpt_path, self.state())
+            grid = None
+            if self.acc.is_main_process:  # one process writes; the others wait, so no one runs ahead of a checkpoint
+                if self.epoch % cfg.sample_every == 0 or self.epoch == cfg.epochs: grid = self.save_progress_pictures()
+                save_checkpoint(self.ckpt_path, self.state())
+            self.acc.wait_for_everyone()
             rate = len(self.images) / (time.perf_counter() - t0)
             self._say(bar, f"epoch {self.epoch}/{cfg.epochs}: loss {mean:.4f}, {rate:,.0f} img/s incl. grid, checkpoint saved" + (f", grid {grid}" if grid else ""))
         bar.close()
@@ -428,7 +459,7 @@ def train(cfg:Config, resume:bool=False, show:bool=False, progress:str="bar") ->
     "Train a model as `cfg` says (continuing the run in `cfg.out` when `resume`); returns the `Trainer`."
     return Trainer(cfg, resume=resume, show=show, progress=progress).fit()
 
-# %% ../nbs/03_train.ipynb #076e099f
+# %% ../nbs/03_train.ipynb #d3a7d54f
 def sample_images(ckpt, n:int=64, sampler:str="ddim", steps:int=None, seed:int=0, eta:float=None, ema:bool=True,
                   batch_size:int=256) -> torch.Tensor:
     "Sample `n` images in [-1, 1] from a checkpoint, `batch_size` at a time, on the best device."
@@ -443,7 +474,7 @@ def sample_images(ckpt, n:int=64, sampler:str="ddim", steps:int=None, seed:int=0
             chunks.append(diffusion.sample(model, min(batch_size, n - i), cfg.size, sampler, steps, eta, generator=g, device=device).cpu())
     return torch.cat(chunks)
 
-# %% ../nbs/03_train.ipynb #7706a169
+# %% ../nbs/03_train.ipynb #d1b82cf0
 def _parse_field(kind):
     "An argparse `type` for a Config field's type."
     if kind is tuple: return lambda s: tuple(int(v) for v in s.split(","))
@@ -482,6 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="build or load a dataset's cache and report what was used and skipped")
     d.add_argument("source", help="kaggle, synthetic, a folder of images, or an .npz")
     add_data_args(d)
+    from landscape_diffusion.evaluate import add_evaluate_args  # defined by the evaluation notebook, which builds on this one
+    add_evaluate_args(sub.add_parser("evaluate", help="measure a checkpoint's samples against real images"))
     return p
 
 def train_command(args):
@@ -490,7 +523,7 @@ def train_command(args):
     cfg = get_config(args.preset, **overrides)
     progress = args.progress or ("bar" if sys.stderr.isatty() else "lines")
     run = train(cfg, resume=args.resume, progress=progress)
-    print(f"done: {run.out}/samples.png, {run.out}/loss.png, {run.ckpt_path}")
+    if run.acc.is_main_process: print(f"done: {run.out}/samples.png, {run.out}/loss.png, {run.ckpt_path}")
 
 def sample_command(args):
     "`landscape-diffusion sample`."
@@ -508,11 +541,12 @@ def sample_command(args):
 
 def main(argv=None):
     "Entry point of the `landscape-diffusion` command."
+    from landscape_diffusion.evaluate import EvaluationError, evaluate_command
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = dict(train=train_command, sample=sample_command, data=data_command)
+    commands = dict(train=train_command, sample=sample_command, data=data_command, evaluate=evaluate_command)
     try: commands[args.command](args)
     except ConfigError as e: parser.error(str(e))
-    except (DataError, CheckpointError, TrainingError) as e:
+    except (DataError, CheckpointError, TrainingError, EvaluationError) as e:
         print(f"landscape-diffusion {args.command}: error: {e}", file=sys.stderr)
         sys.exit(1)

@@ -1,0 +1,155 @@
+"""Training and sampling speed of the library against the reference model and step, same process, same run.
+
+The reference is ../shared/reference/seed_ref.py (the seed project's UNet with nn.MultiheadAttention and its
+fp32 eager training step at batch 24). Each training configuration runs in its own child process, so the
+peak resident memory (CPU) or peak allocated memory (CUDA) is that configuration's alone. Throughput is the
+median of several timed windows after warm-up. Prints a table and writes benchmarks/results/train_speed_<device>.json.
+
+    python benchmarks/train_speed.py [--sizes 32 64] [--windows 3] [--steps 3] [--compile]
+"""
+import argparse, json, multiprocessing as mp, os, platform, resource, statistics, sys, time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT.parent / "shared" / "reference"
+SEED_IMAGE_PASSES = 500 * 4_300  # the reference schedule: 500 epochs of ~4,300 photos
+
+
+def reference_module():
+    sys.path.insert(0, str(REFERENCE))
+    import seed_ref
+    return seed_ref
+
+
+def device_name(device):
+    if device.type == "cuda": return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
+
+
+def sync(device):
+    if device.type == "cuda": torch.cuda.synchronize(device)
+
+
+def make_step(kind, size, batch, device):
+    "A zero-argument training step for one configuration, and its batch size."
+    x = torch.rand(batch, 3, size, size, device=device) * 2 - 1
+    if kind == "reference":
+        ref = reference_module()
+        model = ref.UNet().to(device)
+        diff = ref.Diffusion(size=size, device=device)
+        opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
+        return lambda: diff.train_step(model, opt, x)
+    from landscape_diffusion.train import Trainer, get_config
+    preset, *opts = kind.split("+")
+    overrides = dict(data="synthetic", n_synthetic=batch, size=size, batch_size=batch, out=os.devnull)
+    if "compile" in opts: overrides["compile"] = "on"
+    trainer = Trainer(get_config(preset, **overrides), progress="none")
+    batch_x = trainer.images[:batch].float() / 127.5 - 1
+    return lambda: trainer.train_step(batch_x)
+
+
+def measure(kind, size, batch, device, windows, steps, queue):
+    torch.manual_seed(0)
+    device = torch.device(device)
+    step = make_step(kind, size, batch, device)
+    if device.type == "cuda": torch.cuda.reset_peak_memory_stats(device)
+    t = time.perf_counter()
+    for _ in range(2): step()
+    sync(device); warmup = time.perf_counter() - t
+    rates = []
+    for _ in range(windows):
+        sync(device); t = time.perf_counter()
+        for _ in range(steps): step()
+        sync(device); rates.append(steps * batch / (time.perf_counter() - t))
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    queue.put(dict(img_s=statistics.median(rates), warmup_s=warmup, peak_mb=peak / 2**20))
+
+
+def in_child(*args):
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=measure, args=(*args, q)); p.start()
+    result = q.get(); p.join()
+    return result
+
+
+@torch.inference_mode()
+def reference_ddpm_step_time(n, size, device, steps=5):
+    "Seconds per step of the reference project's 1000-step DDPM sampler (fp32 eager), timed over a few steps."
+    ref = reference_module()
+    model, d = ref.UNet().to(device).eval(), ref.Diffusion(size=size, device=device)
+    x = torch.randn(n, 3, size, size, device=device)
+    def one(i):
+        nonlocal x
+        t = torch.full((n,), i, device=device, dtype=torch.long)
+        eps = model(x, t)
+        a, ab, b = d.alpha[t][:, None, None, None], d.ahat[t][:, None, None, None], d.beta[t][:, None, None, None]
+        x = 1 / a.sqrt() * (x - (1 - a) / (1 - ab).sqrt() * eps) + b.sqrt() * torch.randn_like(x)
+    one(999); sync(device)
+    t0 = time.perf_counter()
+    for i in range(998, 998 - steps, -1): one(i)
+    sync(device)
+    return (time.perf_counter() - t0) / steps
+
+
+def our_sampling_time(n, size, device, sampler, steps, timed_steps=None):
+    "Seconds for our sampler as the library ships it (default UNet, autocast picked per device)."
+    from landscape_diffusion.diffusion import Diffusion
+    from landscape_diffusion.train import pick_precision
+    from landscape_diffusion.unet import UNet
+    model, d = UNet().to(device).eval(), Diffusion()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(pick_precision(device))
+    with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        d.sample(model, n, size, "ddim", 2, device=device); sync(device)
+        t0 = time.perf_counter()
+        d.sample(model, n, size, sampler, timed_steps or steps, device=device); sync(device)
+    return (time.perf_counter() - t0) * steps / (timed_steps or steps)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[32])
+    ap.add_argument("--windows", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=3, help="steps per timed window")
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile on the CPU (slow to compile)")
+    ap.add_argument("--fast-batch", type=int, default=None, help="batch of the fast preset (default: the preset's)")
+    ap.add_argument("--no-sampling", action="store_true")
+    args = ap.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    from landscape_diffusion.train import PRESETS
+    fast_batch = args.fast_batch or PRESETS["fast"]["batch_size"]
+    # reference; our model and step in fp32 eager (the seed preset); the fast preset's device choices at the
+    # reference batch and at its own batch.
+    kinds = [("reference", 24), ("seed", 24), ("fast", 24)]
+    if args.compile or device.type == "cuda": kinds.append(("fast+compile", 24))
+    kinds.append(("fast", fast_batch))
+    rows = []
+    for size in args.sizes:
+        base = None
+        for kind, batch in kinds:
+            r = in_child(kind, size, batch, str(device), args.windows, args.steps)
+            base = base or r
+            rows.append(dict(config=kind, size=size, batch=batch, **r, speedup=r["img_s"] / base["img_s"],
+                             memory_ratio=r["peak_mb"] / base["peak_mb"]))
+            print(f"{size:>4} {kind:<14} b{batch:<4} {r['img_s']:9.1f} img/s  x{rows[-1]['speedup']:5.2f}  peak {r['peak_mb']:8.0f} MB  warm-up {r['warmup_s']:6.1f} s", flush=True)
+    result = dict(device=device_name(device), torch=torch.__version__, training=rows)
+    result["seed_schedule_hours"] = {r["config"] + f"@b{r['batch']}": SEED_IMAGE_PASSES / r["img_s"] / 3600 for r in rows if r["size"] == 32}
+    if not args.no_sampling:
+        n = 64
+        ref_step = reference_ddpm_step_time(n, 32, device)
+        ours_ddim = our_sampling_time(n, 32, device, "ddim", 50)
+        ours_ddpm = our_sampling_time(n, 32, device, "ddpm", 1000, timed_steps=20)
+        result["sampling_64_at_32px_s"] = dict(reference_ddpm1000_extrapolated=ref_step * 999, ours_ddim50=ours_ddim,
+                                               ours_ddpm1000_extrapolated=ours_ddpm, speedup_ddim50=ref_step * 999 / ours_ddim,
+                                               speedup_ddpm1000=ref_step * 999 / ours_ddpm)
+    print(json.dumps({k: v for k, v in result.items() if k != "training"}, indent=1))
+    out = ROOT / "benchmarks" / "results" / f"train_speed_{device.type}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
