@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One prepared GPU check for a single-GPU machine, under 8 minutes: reference vs `fast` training throughput,
-# the extrapolated seed-schedule time, a ~4-minute `fast` run on real landscape photos, then 1,000 DDIM-50
+# the extrapolated seed-schedule time, a ~3-4-minute `fast` run on real landscape photos, then 1,000 DDIM-50
 # samples as a uint8 npz and a grid. Everything lands in $OUT (default benchmarks/results/gpu), ready to commit.
 #
 #   mkdir -p .data && cp ../shared/data/landscapes32_train.npz .data/    # take the real photos along
@@ -8,7 +8,7 @@
 set -euo pipefail
 OUT=${OUT:-benchmarks/results/gpu}
 DATA=${DATA:-.data/landscapes32_train.npz}
-TRAIN_SECONDS=${TRAIN_SECONDS:-240}
+TRAIN_SECONDS=${TRAIN_SECONDS:-180}  # plus about a minute of torch.compile
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 python -m pip install -q --no-deps -e . 2>/dev/null || true
@@ -16,10 +16,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT
 
 # 1. Training throughput: reference step (fp32 eager, batch 24) vs ours, same process tree, same card.
 python benchmarks/train_speed.py --windows 3 --steps 20 | tee "$OUT/train_speed.txt"
-cp benchmarks/results/train_speed_cuda.json "$OUT/"
+cp benchmarks/results/train_speed_cuda_32px.json "$OUT/"
 
 # 2. A fast-preset run of about TRAIN_SECONDS on real photos: epochs from the measured throughput.
-EPOCHS=$(python - "$OUT/train_speed_cuda.json" "$DATA" "$TRAIN_SECONDS" <<'PY'
+EPOCHS=$(python - "$OUT/train_speed_cuda_32px.json" "$DATA" "$TRAIN_SECONDS" <<'PY'
 import json, sys, numpy as np
 rows = json.load(open(sys.argv[1]))["training"]
 fast = max((r for r in rows if r["config"].startswith("fast") and r["size"] == 32), key=lambda r: r["batch"])
