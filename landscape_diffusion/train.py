@@ -10,16 +10,15 @@ __all__ = ['PRESETS', 'CHOICES', 'POSITIVE', 'CHECKPOINT_FORMAT', 'GRID_SEED', '
            'save_grid', 'plot_loss', 'grid_table', 'split_bounds', 'TrainingError', 'Trainer', 'train', 'sample_images',
            'add_config_args', 'build_parser', 'train_command', 'sample_command', 'main']
 
-# %% ../nbs/03_train.ipynb #b5b2dda2
+# %% ../nbs/03_train.ipynb #b37ac652
 import argparse
 import contextlib
 import dataclasses
-import json
 import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from torch.optim.swa_utils import AveragedModel
 from torchvision.utils import save_image
 
 from .data import DataError, add_data_args, atomic_write, data_command, epoch_batches, load_images
-from .diffusion import Diffusion, show_images
+from .diffusion import Diffusion
 from .unet import UNet, n_params
 
 # %% ../nbs/03_train.ipynb #8fdf8b27

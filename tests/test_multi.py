@@ -37,7 +37,7 @@ def assert_same_weights(a, b, atol=1e-5):
 
 
 def test_two_processes_match_one_and_write_once(tmp_path):
-    one = run(launch(tmp_path / "one", 1))
+    run(launch(tmp_path / "one", 1))
     two = run(launch(tmp_path / "two", 2))
     assert_same_weights(tmp_path / "one" / "checkpoint.pt", tmp_path / "two" / "checkpoint.pt")
     assert two.count("checkpoint saved") == 2  # one line per epoch: only the main process writes

@@ -1,6 +1,5 @@
 "End to end: the command line, resume after SIGKILL, sampling from checkpoints, bad input, NaN safety."
 import hashlib
-import os
 import signal
 import subprocess
 import sys
