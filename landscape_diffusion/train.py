@@ -7,8 +7,8 @@ __all__ = ['PRESETS', 'CHOICES', 'POSITIVE', 'CHECKPOINT_FORMAT', 'GRID_SEED', '
            'get_config', 'cuda_arch_supported', 'check_gpu', 'cpu_has_bf16', 'pick_precision', 'pick_compile',
            'describe_device', 'ema_warmup_avg', 'make_ema', 'CheckpointError', 'save_checkpoint', 'load_checkpoint',
            'config_from', 'build_model', 'load_weights', 'ema_weights', 'model_from_checkpoint', 'sample_grid',
-           'save_grid', 'plot_loss', 'grid_table', 'split_bounds', 'TrainingError', 'Trainer', 'train', 'sample_images',
-           'add_config_args', 'build_parser', 'train_command', 'sample_command', 'main']
+           'save_grid', 'plot_loss', 'grid_table', 'make_adamw', 'split_bounds', 'TrainingError', 'Trainer', 'train',
+           'sample_images', 'add_config_args', 'build_parser', 'train_command', 'sample_command', 'main']
 
 # %% ../nbs/03_train.ipynb #b37ac652
 import argparse
@@ -267,14 +267,20 @@ def grid_table(out, every:int=1, ncols:int=5):
         ax.imshow(Image.open(g)); ax.set_title(f"epoch {int(g.stem.split('_')[1])}")
     return fig
 
-# %% ../nbs/03_train.ipynb #bae40e6c
+# %% ../nbs/03_train.ipynb #9311ac69
+def make_adamw(params:list, cfg:Config) -> torch.optim.AdamW:
+    "AdamW with the config's settings, fused into one kernel where this torch supports it for the parameters' device."
+    try: return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    except RuntimeError: return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+# %% ../nbs/03_train.ipynb #351b00b2
 def split_bounds(n:int, parts:int, index:int) -> tuple:
     "Start and end of share `index` when n items are split into `parts` contiguous, nearly equal shares."
     base, extra = divmod(n, parts)
     start = index * base + min(index, extra)
     return start, start + base + (index < extra)
 
-# %% ../nbs/03_train.ipynb #d89074de
+# %% ../nbs/03_train.ipynb #b1c15cee
 class TrainingError(RuntimeError):
     "A run that cannot continue (an existing run in the way, a non-finite loss); the message says what to do."
 
@@ -313,7 +319,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         model = build_model(cfg).to(self.device)
         self.diffusion = Diffusion(cfg.steps, cfg.beta_start, cfg.beta_end, cfg.schedule)
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=self.device.type == "cuda")
+        opt = make_adamw(list(model.parameters()), cfg)
         self.ema = make_ema(model, cfg.ema_decay) if cfg.ema_decay else None
         self.model, self.opt = self.acc.prepare(model, opt)
         self.raw_model = model
@@ -458,7 +464,7 @@ def train(cfg:Config, resume:bool=False, show:bool=False, progress:str="bar") ->
     "Train a model as `cfg` says (continuing the run in `cfg.out` when `resume`); returns the `Trainer`."
     return Trainer(cfg, resume=resume, show=show, progress=progress).fit()
 
-# %% ../nbs/03_train.ipynb #d3a7d54f
+# %% ../nbs/03_train.ipynb #8b99a5ac
 def sample_images(ckpt, n:int=64, sampler:str="ddim", steps:int=None, seed:int=0, eta:float=None, ema:bool=True,
                   batch_size:int=256) -> torch.Tensor:
     "Sample `n` images in [-1, 1] from a checkpoint, `batch_size` at a time, on the best device."
@@ -473,7 +479,7 @@ def sample_images(ckpt, n:int=64, sampler:str="ddim", steps:int=None, seed:int=0
             chunks.append(diffusion.sample(model, min(batch_size, n - i), cfg.size, sampler, steps, eta, generator=g, device=device).cpu())
     return torch.cat(chunks)
 
-# %% ../nbs/03_train.ipynb #d1b82cf0
+# %% ../nbs/03_train.ipynb #ec43d634
 def _parse_field(kind):
     "An argparse `type` for a Config field's type."
     if kind is tuple: return lambda s: tuple(int(v) for v in s.split(","))
