@@ -8,7 +8,7 @@ __all__ = ['INCEPTION_FILE', 'INCEPTION_URL', 'REAL_STATES', 'METRICS', 'Evaluat
            'show_closest_pairs', 'check_metrics', 'evaluate_images', 'evaluate', 'format_table', 'add_evaluate_args',
            'evaluate_command']
 
-# %% ../nbs/04_evaluate.ipynb #c2388a70
+# %% ../nbs/04_evaluate.ipynb #99bdffbd
 import hashlib
 import json
 import socket
@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import add_data_args, atomic_write, default_cache_dir, load_images
+from .diffusion import show_images
 from .train import model_from_checkpoint, sample_images
 
 # %% ../nbs/04_evaluate.ipynb #18a783d6

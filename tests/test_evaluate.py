@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from landscape_diffusion.train import get_config, train
 
@@ -37,3 +38,15 @@ def test_evaluate_errors_are_one_clear_line(checkpoint, args, message):
     r = subprocess.run(CLI + ["evaluate", "--ckpt", str(checkpoint), "--data", "synthetic", "--n-synthetic", "64", "--n", "4",
                               "--steps", "2", *args], capture_output=True, text=True, timeout=600)
     assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+
+
+def test_closest_pairs_figure_from_the_library():
+    import matplotlib
+    matplotlib.use("Agg")
+    from landscape_diffusion.data import synthetic_landscapes
+    from landscape_diffusion.evaluate import memorisation, show_closest_pairs
+    train_set = synthetic_landscapes(50, 32, seed=1)
+    generated = torch.cat([synthetic_landscapes(5, 32, seed=2), train_set[:1]])
+    result = memorisation(generated, train_set)
+    ax = show_closest_pairs(generated, train_set, result, k=3)
+    assert "closest samples" in ax.get_title()
