@@ -3,10 +3,12 @@
 The reference is ../shared/reference/seed_ref.py (the seed project's UNet with nn.MultiheadAttention and its
 fp32 eager training step at batch 24). Each training configuration runs in its own child process, so the
 peak resident memory (CPU) or peak allocated memory (CUDA) is that configuration's alone. Throughput is the
-median of several timed windows after warm-up. Prints a table and writes
+median of several timed windows after warm-up. The configurations run in interleaved rounds (reference, ours,
+reference, ours, ...) and each ratio is the median of the per-round ratios, so a machine that slows down or
+speeds up during the run (shared cloud CPUs do) moves both sides of a ratio alike. Prints a table and writes
 benchmarks/results/train_speed_<device>_<sizes>px.json.
 
-    python benchmarks/train_speed.py [--sizes 32 64] [--windows 3] [--steps 3] [--compile]
+    python benchmarks/train_speed.py [--sizes 32 64] [--rounds 3] [--windows 3] [--steps 3] [--compile]
 """
 import argparse, json, multiprocessing as mp, os, platform, resource, statistics, sys, time
 from pathlib import Path
@@ -36,7 +38,10 @@ def sync(device):
 def make_step(kind, size, batch, device):
     "A zero-argument training step for one configuration, and its batch size."
     x = torch.rand(batch, 3, size, size, device=device) * 2 - 1
-    if kind == "reference":
+    if kind.startswith("reference"):
+        if kind == "reference+keep-memory":  # the reference with the library's CPU allocator setting, for comparison
+            from landscape_diffusion.train import keep_freed_cpu_memory
+            keep_freed_cpu_memory()
         ref = reference_module()
         model = ref.UNet().to(device)
         diff = ref.Diffusion(size=size, device=device)
@@ -95,11 +100,12 @@ def reference_ddpm_step_time(n, size, device, steps=5):
     return (time.perf_counter() - t0) / steps
 
 
-def our_sampling_time(n, size, device, sampler, steps, timed_steps=None):
-    "Seconds for our sampler as the library ships it (default UNet, autocast picked per device)."
+def our_sampling_time(n, size, sampler, steps, timed_steps=None):
+    "Seconds for our sampler as the library ships it (default UNet, the library's device and autocast choices)."
     from landscape_diffusion.diffusion import Diffusion
-    from landscape_diffusion.train import pick_precision
+    from landscape_diffusion.train import pick_device, pick_precision
     from landscape_diffusion.unet import UNet
+    device = pick_device()
     model, d = UNet().to(device).eval(), Diffusion()
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(pick_precision(device))
     with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
@@ -109,9 +115,20 @@ def our_sampling_time(n, size, device, sampler, steps, timed_steps=None):
     return (time.perf_counter() - t0) * steps / (timed_steps or steps)
 
 
+def summarise(kind, size, batch, runs, base_runs):
+    "One row: medians over rounds, the ratio to the reference taken round by round."
+    ratios = [r["img_s"] / b["img_s"] for r, b in zip(runs, base_runs)]
+    return dict(config=kind, size=size, batch=batch, img_s=statistics.median(r["img_s"] for r in runs),
+                img_s_per_round=[r["img_s"] for r in runs], warmup_s=statistics.median(r["warmup_s"] for r in runs),
+                peak_mb=max(r["peak_mb"] for r in runs), speedup=statistics.median(ratios),
+                speedup_range=[min(ratios), max(ratios)],
+                memory_ratio=max(r["peak_mb"] for r in runs) / max(b["peak_mb"] for b in base_runs))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[32])
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of all configurations")
     ap.add_argument("--windows", type=int, default=3)
     ap.add_argument("--steps", type=int, default=3, help="steps per timed window")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile on the CPU (about 90 s to compile)")
@@ -123,25 +140,32 @@ def main():
     fast_batch = args.fast_batch or PRESETS["fast"]["batch_size"]
     # reference; our model and step in fp32 eager (the seed preset); the fast preset's device choices at the
     # reference batch and at its own batch.
-    kinds = [("reference", 24), ("seed", 24), ("fast", 24)]
+    kinds = [("reference", 24)]
+    if device.type == "cpu": kinds.append(("reference+keep-memory", 24))
+    kinds += [("seed", 24), ("fast", 24)]
     if args.compile and device.type == "cpu": kinds.append(("fast+compile", 24))  # on CUDA the fast preset compiles already
     kinds.append(("fast", fast_batch))
     rows = []
     for size in args.sizes:
-        base = None
+        runs = {k: [] for k in kinds}
+        for round_ in range(args.rounds):
+            for kind, batch in kinds:
+                r = in_child(kind, size, batch, str(device), args.windows, args.steps)
+                runs[kind, batch].append(r)
+                print(f"round {round_ + 1} {size:>4} {kind:<22} b{batch:<4} {r['img_s']:9.1f} img/s  peak {r['peak_mb']:8.0f} MB  warm-up {r['warmup_s']:6.1f} s", flush=True)
         for kind, batch in kinds:
-            r = in_child(kind, size, batch, str(device), args.windows, args.steps)
-            base = base or r
-            rows.append(dict(config=kind, size=size, batch=batch, **r, speedup=r["img_s"] / base["img_s"],
-                             memory_ratio=r["peak_mb"] / base["peak_mb"]))
-            print(f"{size:>4} {kind:<14} b{batch:<4} {r['img_s']:9.1f} img/s  x{rows[-1]['speedup']:5.2f}  peak {r['peak_mb']:8.0f} MB  warm-up {r['warmup_s']:6.1f} s", flush=True)
+            rows.append(summarise(kind, size, batch, runs[kind, batch], runs[kinds[0]]))
+    print(f"\n{'size':>4} {'config':<22} {'batch':>5} {'img/s':>8} {'x reference':>12} {'(range)':>13} {'peak MB':>8} {'x memory':>8}")
+    for r in rows:
+        lo, hi = r["speedup_range"]
+        print(f"{r['size']:>4} {r['config']:<22} {r['batch']:>5} {r['img_s']:8.1f} {r['speedup']:12.2f} {f'({lo:.2f}-{hi:.2f})':>13} {r['peak_mb']:8.0f} {r['memory_ratio']:8.2f}")
     result = dict(device=device_name(device), torch=torch.__version__, training=rows)
     result["seed_schedule_hours"] = {r["config"] + f"@b{r['batch']}": SEED_IMAGE_PASSES / r["img_s"] / 3600 for r in rows if r["size"] == 32}
     if not args.no_sampling:
         n = 64
         ref_step = reference_ddpm_step_time(n, 32, device)
-        ours_ddim = our_sampling_time(n, 32, device, "ddim", 50)
-        ours_ddpm = our_sampling_time(n, 32, device, "ddpm", 1000, timed_steps=20)
+        ours_ddim = our_sampling_time(n, 32, "ddim", 50)
+        ours_ddpm = our_sampling_time(n, 32, "ddpm", 1000, timed_steps=20)
         result["sampling_64_at_32px_s"] = dict(reference_ddpm1000_extrapolated=ref_step * 999, ours_ddim50=ours_ddim,
                                                ours_ddpm1000_extrapolated=ours_ddpm, speedup_ddim50=ref_step * 999 / ours_ddim,
                                                speedup_ddpm1000=ref_step * 999 / ours_ddpm)

@@ -5,14 +5,16 @@
 # %% auto #0
 __all__ = ['PRESETS', 'CHOICES', 'POSITIVE', 'CHECKPOINT_FORMAT', 'GRID_SEED', 'Config', 'ConfigError', 'validate', 'default_out',
            'get_config', 'cuda_arch_supported', 'check_gpu', 'cpu_has_bf16', 'pick_precision', 'pick_compile',
-           'describe_device', 'ema_warmup_avg', 'make_ema', 'CheckpointError', 'save_checkpoint', 'load_checkpoint',
-           'config_from', 'build_model', 'load_weights', 'ema_weights', 'model_from_checkpoint', 'sample_grid',
-           'save_grid', 'plot_loss', 'grid_table', 'make_adamw', 'split_bounds', 'TrainingError', 'Trainer', 'train',
-           'sample_images', 'add_config_args', 'build_parser', 'train_command', 'sample_command', 'main']
+           'describe_device', 'keep_freed_cpu_memory', 'pick_device', 'ema_warmup_avg', 'make_ema', 'CheckpointError',
+           'save_checkpoint', 'load_checkpoint', 'config_from', 'build_model', 'load_weights', 'ema_weights',
+           'model_from_checkpoint', 'sample_grid', 'save_grid', 'plot_loss', 'grid_table', 'make_adamw', 'split_bounds',
+           'TrainingError', 'Trainer', 'train', 'sample_images', 'add_config_args', 'build_parser', 'train_command',
+           'sample_command', 'main']
 
-# %% ../nbs/03_train.ipynb #b37ac652
+# %% ../nbs/03_train.ipynb #a0b5c181
 import argparse
 import contextlib
+import ctypes
 import dataclasses
 import math
 import os
@@ -160,7 +162,22 @@ def describe_device(device:torch.device) -> str:
         return f"{torch.cuda.get_device_name(device)} (capability {major}.{minor}), torch {torch.__version__}"
     return f"{device.type} ({os.cpu_count()} cores, bf16 {'yes' if cpu_has_bf16() else 'no'}), torch {torch.__version__}"
 
-# %% ../nbs/03_train.ipynb #aadd16d3
+# %% ../nbs/03_train.ipynb #a2c71ee8
+def keep_freed_cpu_memory() -> bool:
+    "Make glibc keep freed memory for reuse instead of returning it to the OS; False where that is not possible."
+    try: mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError): return False  # not glibc
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h
+    return bool(mallopt(M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))  # 32 MB is glibc's maximum
+
+def pick_device() -> torch.device:
+    "The best device here, CUDA when there is one, checked and made ready."
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    check_gpu(device)
+    if device.type == "cpu": keep_freed_cpu_memory()
+    return device
+
+# %% ../nbs/03_train.ipynb #0d394a3e
 def ema_warmup_avg(decay:float):
     "An `AveragedModel` update whose decay warms up as min(decay, (1 + n) / (10 + n))."
     @torch.no_grad()
@@ -175,7 +192,7 @@ def make_ema(model:torch.nn.Module, decay:float) -> AveragedModel:
     ema.n_averaged = ema.n_averaged.cpu()
     return ema
 
-# %% ../nbs/03_train.ipynb #0ff24482
+# %% ../nbs/03_train.ipynb #1f1130f3
 CHECKPOINT_FORMAT = "landscape_diffusion/1"
 
 class CheckpointError(ValueError):
@@ -228,7 +245,7 @@ def model_from_checkpoint(path, ema:bool=True, device="cpu"): # (model, diffusio
     load_weights(model, ema_weights(state["ema"]) if use_ema else state["model"], path)
     return model.to(device).eval(), Diffusion(cfg.steps, cfg.beta_start, cfg.beta_end, cfg.schedule), cfg
 
-# %% ../nbs/03_train.ipynb #68fe755c
+# %% ../nbs/03_train.ipynb #40a1291c
 GRID_SEED = 1234
 
 def sample_grid(model, diffusion:Diffusion, cfg:Config, device, autocast) -> torch.Tensor:
@@ -267,20 +284,20 @@ def grid_table(out, every:int=1, ncols:int=5):
         ax.imshow(Image.open(g)); ax.set_title(f"epoch {int(g.stem.split('_')[1])}")
     return fig
 
-# %% ../nbs/03_train.ipynb #9311ac69
+# %% ../nbs/03_train.ipynb #c27067bf
 def make_adamw(params:list, cfg:Config) -> torch.optim.AdamW:
     "AdamW with the config's settings, fused into one kernel where this torch supports it for the parameters' device."
     try: return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     except RuntimeError: return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-# %% ../nbs/03_train.ipynb #351b00b2
+# %% ../nbs/03_train.ipynb #3bdf3338
 def split_bounds(n:int, parts:int, index:int) -> tuple:
     "Start and end of share `index` when n items are split into `parts` contiguous, nearly equal shares."
     base, extra = divmod(n, parts)
     start = index * base + min(index, extra)
     return start, start + base + (index < extra)
 
-# %% ../nbs/03_train.ipynb #b1c15cee
+# %% ../nbs/03_train.ipynb #91beff70
 class TrainingError(RuntimeError):
     "A run that cannot continue (an existing run in the way, a non-finite loss); the message says what to do."
 
@@ -299,8 +316,7 @@ class Trainer:
         state = self._existing_run(resume)
         if state is not None: cfg = replace(config_from(state), epochs=cfg.epochs, out=cfg.out)
         self.cfg = cfg = validate(cfg)
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        check_gpu(device)
+        device = pick_device()
         self.precision = pick_precision(device, cfg.precision)
         # accelerate keeps one precision per process; a notebook may train fp32 after bf16, so start its state afresh
         # (the process group, if any, is kept)
@@ -464,12 +480,11 @@ def train(cfg:Config, resume:bool=False, show:bool=False, progress:str="bar") ->
     "Train a model as `cfg` says (continuing the run in `cfg.out` when `resume`); returns the `Trainer`."
     return Trainer(cfg, resume=resume, show=show, progress=progress).fit()
 
-# %% ../nbs/03_train.ipynb #8b99a5ac
+# %% ../nbs/03_train.ipynb #0315a718
 def sample_images(ckpt, n:int=64, sampler:str="ddim", steps:int=None, seed:int=0, eta:float=None, ema:bool=True,
                   batch_size:int=256) -> torch.Tensor:
     "Sample `n` images in [-1, 1] from a checkpoint, `batch_size` at a time, on the best device."
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    check_gpu(device)
+    device = pick_device()
     model, diffusion, cfg = model_from_checkpoint(ckpt, ema=ema, device=device)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(pick_precision(device))
     g = torch.Generator().manual_seed(seed)
@@ -479,7 +494,7 @@ def sample_images(ckpt, n:int=64, sampler:str="ddim", steps:int=None, seed:int=0
             chunks.append(diffusion.sample(model, min(batch_size, n - i), cfg.size, sampler, steps, eta, generator=g, device=device).cpu())
     return torch.cat(chunks)
 
-# %% ../nbs/03_train.ipynb #ec43d634
+# %% ../nbs/03_train.ipynb #6c184199
 def _parse_field(kind):
     "An argparse `type` for a Config field's type."
     if kind is tuple: return lambda s: tuple(int(v) for v in s.split(","))
