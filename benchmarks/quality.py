@@ -47,7 +47,7 @@ def main():
     ap.add_argument("--groups", type=int, default=None)
     ap.add_argument("--keep-runs", action="store_true", help="keep the checkpoints (large for the default model)")
     args = ap.parse_args()
-    real, summary = load_images(args.data, 32)
+    real, _ = load_images(args.data, 32)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     out = ROOT / "benchmarks" / "results" / f"quality_{device}_{args.passes}"
     out.mkdir(parents=True, exist_ok=True)

@@ -115,6 +115,17 @@ def our_sampling_time(n, size, sampler, steps, timed_steps=None):
     return (time.perf_counter() - t0) * steps / (timed_steps or steps)
 
 
+def all_in_hours(result, decode_s):
+    """The seed schedule with its sample grids and data loading: the reference drew a DDPM-1000 grid every epoch
+    (taken here as 64 images, as timed), the fast preset draws a 64-image DDIM-50 grid every 10 epochs and decodes
+    the photos once (the extrapolation in benchmarks/results/data_decode.json, from whichever machine ran it last)."""
+    rows = {f"{r['config']}@b{r['batch']}": r for r in result["training"] if r["size"] == 32}
+    s, train = result["sampling_64_at_32px_s"], lambda key: SEED_IMAGE_PASSES / rows[key]["img_s"]
+    fast = max((k for k in rows if k.startswith("fast@")), key=lambda k: rows[k]["img_s"])
+    return {"reference@b24": (train("reference@b24") + 500 * s["reference_ddpm1000_extrapolated"]) / 3600,
+            fast: (train(fast) + 50 * s["ours_ddim50"] + decode_s) / 3600}
+
+
 def summarise(kind, size, batch, runs, base_runs):
     "One row: medians over rounds, the ratio to the reference taken round by round."
     ratios = [r["img_s"] / b["img_s"] for r, b in zip(runs, base_runs)]
@@ -169,6 +180,9 @@ def main():
         result["sampling_64_at_32px_s"] = dict(reference_ddpm1000_extrapolated=ref_step * 999, ours_ddim50=ours_ddim,
                                                ours_ddpm1000_extrapolated=ours_ddpm, speedup_ddim50=ref_step * 999 / ours_ddim,
                                                speedup_ddpm1000=ref_step * 999 / ours_ddpm)
+        decode = ROOT / "benchmarks" / "results" / "data_decode.json"
+        decode_s = json.loads(decode.read_text())["results"]["extrapolated: 4,300 photos (s)"] if decode.exists() else 0.0
+        if 32 in args.sizes: result["seed_schedule_all_in_hours"] = all_in_hours(result, decode_s)
     print(json.dumps({k: v for k, v in result.items() if k != "training"}, indent=1))
     out = ROOT / "benchmarks" / "results" / f"train_speed_{device.type}_{'_'.join(map(str, args.sizes))}px.json"
     out.parent.mkdir(parents=True, exist_ok=True)
