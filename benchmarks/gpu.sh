@@ -33,7 +33,7 @@ echo "training the fast preset for $EPOCHS epochs"
     --out "$OUT/run" --progress lines 2>&1 | tee "$OUT/train.log" | grep -v "^epoch .* step "
 
 # 3. 1,000 DDIM-50 samples from the EMA weights: a uint8 npz (key `images`) and a grid.
-landscape-diffusion sample --ckpt "$OUT/run/checkpoint.pt" --n 1000 --sampler ddim --steps 50 --seed 0 \
+landscape-diffusion sample --ckpt "$OUT/run/checkpoint.pt" --n 1000 --sampler ddim --steps 50 --eta 0.5 --seed 0 \
     --out "$OUT/grid_1000.png" --save-npz "$OUT/samples_ddim50.npz"
-landscape-diffusion sample --ckpt "$OUT/run/checkpoint.pt" --n 64 --sampler ddim --steps 50 --seed 0 --out "$OUT/grid.png"
+landscape-diffusion sample --ckpt "$OUT/run/checkpoint.pt" --n 64 --sampler ddim --steps 50 --eta 0.5 --seed 0 --out "$OUT/grid.png"
 rm -f "$OUT/run/checkpoint.pt"  # 280 MB: keep the grids and logs, not the weights

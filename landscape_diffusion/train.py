@@ -32,7 +32,7 @@ from .data import DataError, add_data_args, atomic_write, data_command, epoch_ba
 from .diffusion import Diffusion
 from .unet import UNet, n_params
 
-# %% ../nbs/03_train.ipynb #8fdf8b27
+# %% ../nbs/03_train.ipynb #726246ec
 @dataclass
 class Config:
     "Everything a training run needs; presets fill it, the notebook and the command line override it."
@@ -76,7 +76,7 @@ class Config:
 
 PRESETS = {
     "seed": dict(precision="fp32", compile="off", sampler="ddpm", sample_steps=1000, sample_n=16),
-    "fast": dict(batch_size=128, lr=4e-4, warmup_steps=500, grad_clip=1.0, ema_decay=0.9995),
+    "fast": dict(batch_size=128, lr=4e-4, warmup_steps=500, grad_clip=1.0, ema_decay=0.9995, sample_eta=0.5),
     "cpu-demo": dict(data="synthetic", widths=(32, 64, 64, 64), bottleneck=128, attn_at=(4, 8), groups=8,
                      epochs=30, batch_size=64, lr=1e-3, warmup_steps=100, grad_clip=1.0, ema_decay=0.995,
                      compile="off", sample_every=5, sample_n=16, sample_eta=1.0, log_every=25),
