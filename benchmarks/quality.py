@@ -56,14 +56,13 @@ def main():
     floor = evaluate_images(real[torch.randperm(len(real), generator=g)[:args.n]], real, metrics=("swd",))
     rows = [dict(preset="(training photos)", sampler=f"{args.n} of them vs all: the metric's floor", **floor)]
     for preset in PRESETS:
-        base = get_config(preset, data=args.data, **model)
         epochs = math.ceil(args.passes / len(real))
         cfg = get_config(preset, data=args.data, out=str(out / f"run_{preset}"), epochs=epochs, sample_every=epochs, **model)
         t = time.perf_counter()
         trainer = train(cfg, progress="lines")
         train_s = time.perf_counter() - t
         ckpt = Path(cfg.out) / "checkpoint.pt"
-        for name, sampler in (("shipped", shipped_sampler(base)), ("common", COMMON_SAMPLER)):
+        for name, sampler in (("shipped", shipped_sampler(cfg)), ("common", COMMON_SAMPLER)):
             t = time.perf_counter()
             images = sample_images(ckpt, args.n, seed=0, **sampler)
             sample_s = time.perf_counter() - t

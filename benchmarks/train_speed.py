@@ -103,12 +103,11 @@ def reference_ddpm_step_time(n, size, device, steps=5):
 def our_sampling_time(n, size, sampler, steps, timed_steps=None):
     "Seconds for our sampler as the library ships it (default UNet, the library's device and autocast choices)."
     from landscape_diffusion.diffusion import Diffusion
-    from landscape_diffusion.train import pick_device, pick_precision
+    from landscape_diffusion.train import autocast_for, pick_device
     from landscape_diffusion.unet import UNet
     device = pick_device()
     model, d = UNet().to(device).eval(), Diffusion()
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(pick_precision(device))
-    with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+    with autocast_for(device):
         d.sample(model, n, size, "ddim", 2, device=device); sync(device)
         t0 = time.perf_counter()
         d.sample(model, n, size, sampler, timed_steps or steps, device=device); sync(device)

@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['PRESETS', 'CHOICES', 'POSITIVE', 'CHECKPOINT_FORMAT', 'GRID_SEED', 'Config', 'ConfigError', 'validate', 'default_out',
-           'get_config', 'cuda_arch_supported', 'check_gpu', 'cpu_has_bf16', 'pick_precision', 'pick_compile',
-           'describe_device', 'keep_freed_cpu_memory', 'pick_device', 'ema_warmup_avg', 'make_ema', 'CheckpointError',
-           'save_checkpoint', 'load_checkpoint', 'config_from', 'build_model', 'load_weights', 'ema_weights',
-           'model_from_checkpoint', 'sample_grid', 'save_grid', 'plot_loss', 'grid_table', 'make_adamw', 'split_bounds',
-           'TrainingError', 'Trainer', 'train', 'sample_images', 'add_config_args', 'build_parser', 'train_command',
-           'sample_command', 'main']
+           'get_config', 'cuda_arch_supported', 'check_gpu', 'cpu_has_bf16', 'pick_precision', 'autocast_for',
+           'pick_compile', 'describe_device', 'keep_freed_cpu_memory', 'pick_device', 'ema_warmup_avg', 'make_ema',
+           'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'config_from', 'build_model', 'load_weights',
+           'ema_weights', 'model_from_checkpoint', 'sample_grid', 'save_grid', 'plot_loss', 'grid_table', 'make_adamw',
+           'split_bounds', 'TrainingError', 'Trainer', 'train', 'sample_images', 'add_config_args', 'build_parser',
+           'train_command', 'sample_command', 'main']
 
 # %% ../nbs/03_train.ipynb #a0b5c181
 import argparse
@@ -116,7 +116,7 @@ def get_config(preset:str="fast", **overrides) -> Config:
     cfg = Config(**{**PRESETS[preset], **overrides, "preset": preset})
     return validate(cfg if cfg.out else replace(cfg, out=default_out(preset)))
 
-# %% ../nbs/03_train.ipynb #30ae3194
+# %% ../nbs/03_train.ipynb #45edb532
 def cuda_arch_supported(capability:tuple, arch_list:list) -> bool:
     "Whether a torch build with `arch_list` (e.g. ['sm_75', 'compute_90']) has kernels for a GPU of `capability`."
     major, minor = capability
@@ -149,6 +149,11 @@ def pick_precision(device:torch.device, asked:str="auto") -> str:
     if device.type == "cuda": return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if device.type == "cpu" and cpu_has_bf16(): return "bf16"
     return "fp32"
+
+def autocast_for(device:torch.device, asked:str="auto") -> torch.autocast:
+    "The autocast context for `device` at the precision `pick_precision` chooses (disabled for fp32)."
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(pick_precision(device, asked))
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 def pick_compile(device:torch.device, asked:str="auto") -> bool:
     "Whether to torch.compile the training model."
@@ -480,21 +485,20 @@ def train(cfg:Config, resume:bool=False, show:bool=False, progress:str="bar") ->
     "Train a model as `cfg` says (continuing the run in `cfg.out` when `resume`); returns the `Trainer`."
     return Trainer(cfg, resume=resume, show=show, progress=progress).fit()
 
-# %% ../nbs/03_train.ipynb #0315a718
+# %% ../nbs/03_train.ipynb #83ba1cee
 def sample_images(ckpt, n:int=64, sampler:str="ddim", steps:int=None, seed:int=0, eta:float=None, ema:bool=True,
                   batch_size:int=256) -> torch.Tensor:
     "Sample `n` images in [-1, 1] from a checkpoint, `batch_size` at a time, on the best device."
     device = pick_device()
     model, diffusion, cfg = model_from_checkpoint(ckpt, ema=ema, device=device)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(pick_precision(device))
     g = torch.Generator().manual_seed(seed)
     chunks = []
-    with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+    with autocast_for(device):
         for i in range(0, n, batch_size):
             chunks.append(diffusion.sample(model, min(batch_size, n - i), cfg.size, sampler, steps, eta, generator=g, device=device).cpu())
     return torch.cat(chunks)
 
-# %% ../nbs/03_train.ipynb #6c184199
+# %% ../nbs/03_train.ipynb #136e345f
 def _parse_field(kind):
     "An argparse `type` for a Config field's type."
     if kind is tuple: return lambda s: tuple(int(v) for v in s.split(","))
@@ -555,7 +559,8 @@ def sample_command(args):
         for i, img in enumerate(images): save_image(img * 0.5 + 0.5, folder / f"{i:05d}.png")
         print(f"wrote {len(images)} images to {folder}")
     if args.save_npz:
-        pixels = ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+        from landscape_diffusion.evaluate import to_uint8  # defined by the evaluation notebook, which builds on this one
+        pixels = to_uint8(images).numpy()
         atomic_write(Path(args.save_npz), lambda f: np.savez(f, images=pixels))
         print(f"wrote {args.save_npz} ({pixels.shape}, uint8)")
 
