@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT.parent / "shared" / "reference"
+# beside the checkout; SEED_REF_DIR where ../shared does not travel (a GPU machine gets the repository alone)
+REFERENCE = Path(os.environ.get("SEED_REF_DIR", ROOT.parent / "shared" / "reference"))
 SEED_IMAGE_PASSES = 500 * 4_300  # the reference schedule: 500 epochs of ~4,300 photos
 
 
