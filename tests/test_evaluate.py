@@ -1,5 +1,6 @@
 "The evaluate command end to end, offline: a table, a JSON file, and clear errors."
 import json
+import os
 import subprocess
 import sys
 
@@ -50,3 +51,26 @@ def test_closest_pairs_figure_from_the_library():
     result = memorisation(generated, train_set)
     ax = show_closest_pairs(generated, train_set, result, k=3)
     assert "closest samples" in ax.get_title()
+
+
+class RunsCode:
+    "A pickle that runs a shell command when loaded: what a hostile weights file does."
+    def __init__(self, marker): self.marker = marker
+    def __reduce__(self):
+        import os
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("planted", ["given", "hub-cache"])
+def test_fid_never_unpickles_a_file_that_runs_code(checkpoint, tmp_path, planted):
+    marker, torch_home = tmp_path / "code-ran", tmp_path / "torch-home"
+    evil = torch_home / "hub" / "checkpoints" / "weights-inception-2015-12-05-6726825d.pth"
+    evil.parent.mkdir(parents=True)
+    torch.save(RunsCode(marker), evil)
+    args = ["--inception-weights", str(evil)] if planted == "given" else []
+    r = subprocess.run(CLI + ["evaluate", "--ckpt", str(checkpoint), "--data", "synthetic", "--n-synthetic", "64", "--n", "4",
+                              "--steps", "2", "--metrics", "fid", *args], capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "TORCH_HOME": str(torch_home)})
+    assert not marker.exists(), "loading the weights ran the planted command"
+    assert r.returncode == 1 and "refusing to load it" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
