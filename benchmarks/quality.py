@@ -21,7 +21,9 @@ import torch
 
 from landscape_diffusion.data import load_images
 from landscape_diffusion.evaluate import evaluate_images, format_table, to_uint8
-from landscape_diffusion.train import get_config, sample_images, save_grid, train
+from landscape_diffusion.checkpoint import sample_images, save_grid
+from landscape_diffusion.config import get_config
+from landscape_diffusion.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("seed", "fast")

@@ -41,14 +41,15 @@ def make_step(kind, size, batch, device):
     x = torch.rand(batch, 3, size, size, device=device) * 2 - 1
     if kind.startswith("reference"):
         if kind == "reference+keep-memory":  # the reference with the library's CPU allocator setting, for comparison
-            from landscape_diffusion.train import keep_freed_cpu_memory
+            from landscape_diffusion.device import keep_freed_cpu_memory
             keep_freed_cpu_memory()
         ref = reference_module()
         model = ref.UNet().to(device)
         diff = ref.Diffusion(size=size, device=device)
         opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
         return lambda: diff.train_step(model, opt, x)
-    from landscape_diffusion.train import Trainer, get_config
+    from landscape_diffusion.config import get_config
+    from landscape_diffusion.train import Trainer
     preset, *opts = kind.split("+")
     overrides = dict(data="synthetic", n_synthetic=batch, size=size, batch_size=batch, out=os.devnull)
     if "compile" in opts: overrides["compile"] = "on"
@@ -104,9 +105,9 @@ def reference_ddpm_step_time(n, size, device, steps=5):
 def our_sampling_time(n, size, sampler, steps, timed_steps=None):
     "Seconds for our sampler as the library ships it (default UNet, the library's device and autocast choices)."
     from landscape_diffusion.diffusion import Diffusion
-    from landscape_diffusion.train import autocast_for, pick_device
+    from landscape_diffusion.device import autocast_for, compute_device
     from landscape_diffusion.unet import UNet
-    device = pick_device()
+    device = compute_device()
     model, d = UNet().to(device).eval(), Diffusion()
     with autocast_for(device):
         d.sample(model, n, size, "ddim", 2, device=device); sync(device)
@@ -147,7 +148,7 @@ def main():
     ap.add_argument("--no-sampling", action="store_true")
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    from landscape_diffusion.train import PRESETS
+    from landscape_diffusion.config import PRESETS
     fast_batch = args.fast_batch or PRESETS["fast"]["batch_size"]
     # reference; our model and step in fp32 eager (the seed preset); the fast preset's device choices at the
     # reference batch and at its own batch.

@@ -1,4 +1,4 @@
 "`python -m landscape_diffusion ...`: the command line, also under `torchrun` and `accelerate launch`."
-from landscape_diffusion.train import main
+from landscape_diffusion.cli import main
 
 main()

@@ -6,8 +6,7 @@
 __all__ = ['IMAGE_EXTENSIONS', 'MAX_PIXELS', 'CACHE_FORMAT', 'PALETTES', 'KAGGLE_DATASET', 'KAGGLE_VERSION', 'DataError',
            'to_rgb', 'Decoded', 'decode_image', 'list_images', 'Decoding', 'decode_files', 'default_cache_dir',
            'cache_key', 'atomic_write', 'save_decoding', 'load_npz_images', 'load_decoding', 'DataSummary',
-           'load_folder', 'synthetic_landscapes', 'download_kaggle', 'load_images', 'epoch_batches', 'add_data_args',
-           'data_command']
+           'load_folder', 'synthetic_landscapes', 'download_kaggle', 'load_images', 'epoch_batches']
 
 # %% ../nbs/02_data.ipynb #1d1a5f23
 import hashlib
@@ -308,15 +307,3 @@ def epoch_batches(
         idx = order[i:i + batch_size]
         x = images[idx].float() / 127.5 - 1
         yield torch.where(flips[idx, None, None, None], x.flip(-1), x) if flip else x
-
-# %% ../nbs/02_data.ipynb #01571af9
-def add_data_args(p):
-    "Arguments shared by every command that loads data."
-    p.add_argument("--size", type=int, default=32, help="image side in pixels (32, 64, 128)")
-    p.add_argument("--cache-dir", default=None, help="where decoded images are cached (default: %(default)s -> user or Kaggle cache)")
-    p.add_argument("--n-synthetic", type=int, default=2048, help="images in the synthetic set")
-
-def data_command(args):
-    "`landscape-diffusion data`: build or load the cache of a source and print what was used and skipped."
-    _, summary = load_images(args.source, args.size, args.cache_dir, args.n_synthetic, progress=True)
-    print(summary)

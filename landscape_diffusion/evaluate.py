@@ -5,12 +5,11 @@
 # %% auto #0
 __all__ = ['INCEPTION_FILE', 'INCEPTION_URL', 'INCEPTION_SHA256_PREFIX', 'REAL_STATES', 'METRICS', 'EvaluationError', 'to_uint8',
            'laplacian_pyramid', 'sliced_wasserstein', 'swd', 'sha256_of', 'verified_weights', 'inception_weights',
-           'images_key', 'fid', 'PixelStatsFeatures', 'memorisation', 'show_closest_pairs', 'check_metrics',
-           'evaluate_images', 'evaluate', 'format_table', 'add_evaluate_args', 'evaluate_command']
+           'images_key', 'fid', 'memorisation', 'show_closest_pairs', 'check_metrics', 'evaluate_images', 'evaluate',
+           'format_table']
 
 # %% ../nbs/04_evaluate.ipynb #99bdffbd
 import hashlib
-import json
 import socket
 import time
 from pathlib import Path
@@ -20,9 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import add_data_args, atomic_write, default_cache_dir, load_images
+from .checkpoint import model_from_checkpoint, sample_images, sampler_settings
+from .data import atomic_write, default_cache_dir, load_images
 from .diffusion import show_images
-from .train import model_from_checkpoint, sample_images
 
 # %% ../nbs/04_evaluate.ipynb #18a783d6
 class EvaluationError(RuntimeError):
@@ -180,19 +179,6 @@ def fid(
     _update(metric, generated, real=False)
     return {"fid": metric.compute().item(), "fid_real_stats_cached": hit}
 
-# %% ../nbs/04_evaluate.ipynb #8ed4fa63
-class PixelStatsFeatures(torch.nn.Module):
-    "A tiny fixed feature network (colour means and random-filter responses) for tests and quick offline checks."
-    def __init__(self, num_features:int=16, seed:int=0):
-        super().__init__()
-        self.num_features = num_features
-        g = torch.Generator().manual_seed(seed)
-        self.register_buffer("filters", torch.randn(num_features - 3, 3, 5, 5, generator=g) / 15)
-
-    def forward(self, x):
-        x = x.float() / 255
-        return torch.cat([x.mean((2, 3)), F.conv2d(x, self.filters).relu().mean((2, 3))], dim=1).double()
-
 # %% ../nbs/04_evaluate.ipynb #5ff77763
 def _nearest(queries:torch.Tensor, keys:torch.Tensor, exclude_self:bool=False, chunk:int=512):
     "Distance to and index of each query's nearest key (pixel L2), in chunks."
@@ -251,12 +237,13 @@ def evaluate_images(generated:torch.Tensor, real:torch.Tensor, metrics=("swd", "
         out["fid_seconds"] = time.perf_counter() - t
     return out
 
-def evaluate(ckpt, data:str, n:int=1000, sampler:str="ddim", steps:int=50, eta:float=None, ema:bool=True, seed:int=0,
-             metrics=("swd", "memorisation"), feature=None, inception=None, cache_dir=None, n_synthetic:int=2048) -> dict:
-    "Sample `n` images from a checkpoint and measure them against a dataset."
+def evaluate(ckpt, data:str, n:int=1000, sampler:str=None, steps:int=None, eta:float=None, ema:bool=True, seed:int=0,
+             metrics=("swd", "memorisation"), feature=None, inception=None, cache_dir=None, n_synthetic:int=None) -> dict:
+    "Sample `n` images from a checkpoint (by default as its run's grids were) and measure them against a dataset."
     check_metrics(metrics)
     _, _, cfg = model_from_checkpoint(ckpt)
-    real, _ = load_images(data, cfg.size, cache_dir, n_synthetic)
+    sampler, steps, eta = sampler_settings(cfg, sampler, steps, eta)
+    real, _ = load_images(data, cfg.size, cache_dir, n_synthetic or cfg.n_synthetic)
     t = time.perf_counter()
     generated = to_uint8(sample_images(ckpt, n, sampler, steps, seed, eta, ema=ema))
     sample_seconds = time.perf_counter() - t
@@ -272,29 +259,3 @@ def format_table(rows:list, keys=None) -> str:
     lines = ["  ".join(k.rjust(widths[k]) for k in keys)]
     lines += ["  ".join(cell(r.get(k, "")).rjust(widths[k]) for k in keys) for r in rows]
     return "\n".join(lines)
-
-# %% ../nbs/04_evaluate.ipynb #a69848a9
-def add_evaluate_args(p):
-    "Arguments of `landscape-diffusion evaluate`."
-    p.add_argument("--ckpt", required=True, help="checkpoint.pt written by train")
-    p.add_argument("--data", required=True, help="the real images: kaggle, synthetic, a folder, or an .npz")
-    p.add_argument("--n", type=int, default=1000, help="images to generate")
-    p.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim")
-    p.add_argument("--steps", type=int, default=50, help="sampler steps")
-    p.add_argument("--eta", type=float, default=None, help="fresh-noise scale (default: the sampler's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--raw", action="store_true", help="use the raw weights instead of the EMA")
-    p.add_argument("--metrics", default="swd,memorisation", help=f"comma-separated, from {','.join(METRICS)}")
-    p.add_argument("--inception-weights", default=None, metavar="FILE", help=f"local {INCEPTION_FILE} for FID")
-    p.add_argument("--json", default=None, metavar="FILE", help="where to write the results (default: next to the checkpoint)")
-    add_data_args(p)
-
-def evaluate_command(args):
-    "`landscape-diffusion evaluate`: sample, measure, print a table and write JSON."
-    metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
-    res = evaluate(args.ckpt, args.data, args.n, args.sampler, args.steps, args.eta, not args.raw, args.seed, metrics,
-                   inception=args.inception_weights, cache_dir=args.cache_dir, n_synthetic=args.n_synthetic)
-    print(format_table([{"metric": k, "value": v} for k, v in res.items()], ["metric", "value"]))
-    out = Path(args.json or Path(args.ckpt).with_name(f"evaluate-{args.sampler}{args.steps}-n{args.n}.json"))
-    atomic_write(out, lambda f: f.write(json.dumps(res, indent=2).encode()))
-    print(f"wrote {out}")

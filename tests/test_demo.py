@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 from landscape_diffusion.data import synthetic_landscapes
-from landscape_diffusion.train import sample_images
+from landscape_diffusion.checkpoint import sample_images
 
 
 def brightness_gap(images):
@@ -15,7 +15,7 @@ def brightness_gap(images):
 
 def test_cpu_demo_default_run_shows_sky_above_ground(tmp_path):
     out = tmp_path / "cpu-demo"
-    r = subprocess.run([sys.executable, "-c", "from landscape_diffusion.train import main; main()", "train",
+    r = subprocess.run([sys.executable, "-m", "landscape_diffusion", "train",
                         "--preset", "cpu-demo", "--data", "synthetic", "--out", str(out), "--progress", "lines"],
                        capture_output=True, text=True, timeout=1500)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]

@@ -7,7 +7,8 @@ import sys
 import pytest
 import torch
 
-from landscape_diffusion.train import get_config, train
+from landscape_diffusion.config import get_config
+from landscape_diffusion.train import train
 
 CLI = [sys.executable, "-m", "landscape_diffusion"]
 
@@ -15,15 +16,14 @@ CLI = [sys.executable, "-m", "landscape_diffusion"]
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "tiny"
-    train(get_config("cpu-demo", widths=(16, 32, 32), bottleneck=32, attn_at=(4,), groups=4, n_synthetic=64, epochs=1,
-                     batch_size=16, sample_n=4, sample_steps=5, out=str(out)), progress="none")
+    train(get_config("tiny", epochs=1, out=str(out)), progress="none")
     return out / "checkpoint.pt"
 
 
 def test_evaluate_prints_a_table_and_writes_json(checkpoint, tmp_path):
     out = tmp_path / "eval.json"
     r = subprocess.run(CLI + ["evaluate", "--ckpt", str(checkpoint), "--data", "synthetic", "--n-synthetic", "300", "--n", "40",
-                              "--steps", "5", "--json", str(out)], capture_output=True, text=True, timeout=600)
+                              "--json", str(out)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "swd_mean" in r.stdout and "memorisation_min_ratio" in r.stdout
     res = json.loads(out.read_text())

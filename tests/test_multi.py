@@ -4,14 +4,14 @@ import signal
 import subprocess
 import sys
 
-import psutil
 import pytest
 import torch
 
-from landscape_diffusion.train import get_config, load_checkpoint, train
+from landscape_diffusion.checkpoint import load_checkpoint
+from landscape_diffusion.config import get_config
+from landscape_diffusion.train import train
 
-RUN = ["train", "--preset", "cpu-demo", "--data", "synthetic", "--widths", "16,32,32", "--bottleneck", "32", "--attn-at", "4",
-       "--groups", "4", "--sample-n", "4", "--sample-steps", "5", "--progress", "lines", "--n-synthetic", "384",
+RUN = ["train", "--preset", "tiny", "--progress", "lines", "--n-synthetic", "384",
        "--batch-size", "32", "--epochs", "2", "--log-every", "1", "--sample-every", "100", "--precision", "fp32"]
 
 
@@ -52,11 +52,10 @@ def test_killed_two_process_run_resumes(tmp_path):
     run(launch(tmp_path / "straight", 1))
     out = tmp_path / "killed"
     proc = subprocess.Popen(launch(out, 2), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
     for line in proc.stdout:  # 12 steps per epoch: step 15 is inside epoch 2
         if line.startswith("epoch 2/2 step 15 "):
-            launcher = psutil.Process(proc.pid)
-            for p in [launcher, *launcher.children(recursive=True)]: p.send_signal(signal.SIGKILL)  # the whole job dies at once
+            os.killpg(proc.pid, signal.SIGKILL)  # the launcher and its workers, all at once
             break
     proc.wait(timeout=60)
     assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 1
@@ -66,8 +65,7 @@ def test_killed_two_process_run_resumes(tmp_path):
 
 
 def test_gradient_accumulation_follows_the_same_optimisation(tmp_path):
-    common = dict(widths=(16, 32, 32), bottleneck=32, attn_at=(4,), groups=4, n_synthetic=64, epochs=2, batch_size=16,
-                  sample_n=4, sample_steps=5, sample_every=100, precision="fp32")
-    train(get_config("cpu-demo", out=str(tmp_path / "a"), **common), progress="none")
-    train(get_config("cpu-demo", out=str(tmp_path / "b"), grad_accum=4, **common), progress="none")
+    common = dict(sample_every=100, precision="fp32")
+    train(get_config("tiny", out=str(tmp_path / "a"), **common), progress="none")
+    train(get_config("tiny", out=str(tmp_path / "b"), grad_accum=4, **common), progress="none")
     assert_same_weights(tmp_path / "a" / "checkpoint.pt", tmp_path / "b" / "checkpoint.pt")

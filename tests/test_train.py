@@ -9,11 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
-from landscape_diffusion.train import Trainer, TrainingError, get_config, load_checkpoint, train
+from landscape_diffusion.checkpoint import load_checkpoint
+from landscape_diffusion.config import get_config
+from landscape_diffusion.train import Trainer, TrainingError, train
 
-CLI = [sys.executable, "-c", "from landscape_diffusion.train import main; main()"]
-TINY = ["--preset", "cpu-demo", "--data", "synthetic", "--widths", "16,32,32", "--bottleneck", "32", "--attn-at", "4",
-        "--groups", "4", "--sample-n", "4", "--sample-steps", "5", "--progress", "lines"]
+CLI = [sys.executable, "-m", "landscape_diffusion"]
+TINY = ["--preset", "tiny", "--progress", "lines"]
 
 
 def cli(*args, check=True, timeout=300):
@@ -23,9 +24,7 @@ def cli(*args, check=True, timeout=300):
 
 
 def tiny_run(out, epochs=2, **kw):
-    cfg = get_config("cpu-demo", widths=(16, 32, 32), bottleneck=32, attn_at=(4,), groups=4, n_synthetic=64, epochs=epochs,
-                     batch_size=16, sample_n=4, sample_steps=5, out=str(out), **kw)
-    return train(cfg, progress="none")
+    return train(get_config("tiny", epochs=epochs, out=str(out), **kw), progress="none")
 
 
 def weights(path):
@@ -110,9 +109,9 @@ def test_bad_checkpoints_give_one_clear_line(tmp_path, content, message):
 
 @pytest.mark.parametrize("args, message", [
     (["train", "--preset", "huge"], "invalid choice: 'huge'"),
-    (["train", "--preset", "cpu-demo", "--epochs", "many"], "invalid int value: 'many'"),
-    (["train", "--preset", "cpu-demo", "--precision", "fp8"], "precision must be one of"),
-    (["train", "--preset", "cpu-demo", "--size", "36"], "size must be divisible by 8"),
+    (["train", "--preset", "tiny", "--epochs", "many"], "invalid int value: 'many'"),
+    (["train", "--preset", "tiny", "--precision", "fp8"], "precision must be one of"),
+    (["train", "--preset", "tiny", "--size", "36"], "size must be divisible by 8"),
     (["sample"], "the following arguments are required: --ckpt"),
     (["sample", "--ckpt", "x.pt", "--sampler", "euler"], "invalid choice: 'euler'"),
     (["fly"], "invalid choice: 'fly'"),
@@ -143,9 +142,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     tiny_run(tmp_path / "run", epochs=1)
     ckpt = tmp_path / "run" / "checkpoint.pt"
     before = ckpt.read_bytes()
-    trainer = Trainer(get_config("cpu-demo", widths=(16, 32, 32), bottleneck=32, attn_at=(4,), groups=4, n_synthetic=64,
-                                 epochs=3, batch_size=16, sample_n=4, sample_steps=5, out=str(tmp_path / "run")),
-                      resume=True, progress="none")
+    trainer = Trainer(get_config("tiny", epochs=3, out=str(tmp_path / "run")), resume=True, progress="none")
     real_loss = trainer.diffusion.loss
     trainer.diffusion.loss = lambda *args, **kwargs: real_loss(*args, **kwargs) * float("nan")
     with pytest.raises(TrainingError, match=r"loss became nan.*epoch 1, whose checkpoint .* is intact"):
