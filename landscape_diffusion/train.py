@@ -228,7 +228,7 @@ def _train_epoch(self, epoch:int, bar) -> float:
 
 Trainer.check_finite, Trainer.say, Trainer.train_epoch = _check_finite, _say, _train_epoch
 
-# %% ../nbs/03_train.ipynb #145c959e
+# %% ../nbs/03_train.ipynb #66b78bbf
 def _save_progress_pictures(self) -> Path:
     "Sample this epoch's grid and redraw the loss plot, both saved (and shown inline when asked)."
     with self.autocast(): images = sample_grid(self.sampling_model, self.diffusion, self.cfg, self.device)
@@ -251,7 +251,8 @@ def _fit(self) -> "Trainer":
         print(self.data_summary)
         print(f"device: {describe_device(self.device)}; precision {self.precision}; compile {'on' if self.compiled else 'off'}; "
               f"{n_params(self.raw_model) / 1e6:.2f} M parameters; {self.steps_per_epoch} steps per epoch")
-        if self.epoch: print(f"resuming {self.out} after epoch {self.epoch} (step {self.step})")
+        if self.epoch >= cfg.epochs: print(f"{self.out} already finished its {cfg.epochs} epochs: pass a larger --epochs to continue it")
+        elif self.epoch: print(f"resuming {self.out} after epoch {self.epoch} (step {self.step})")
     bar = tqdm(total=cfg.epochs * self.steps_per_epoch, initial=self.step, unit="step", disable=self.progress != "bar",
                dynamic_ncols=True, desc="training")
     for epoch in range(self.epoch, cfg.epochs):

@@ -111,7 +111,7 @@ def test_bad_checkpoints_give_one_clear_line(tmp_path, content, message):
     (["train", "--preset", "huge"], "invalid choice: 'huge'"),
     (["train", "--preset", "tiny", "--epochs", "many"], "invalid int value: 'many'"),
     (["train", "--preset", "tiny", "--precision", "fp8"], "precision must be one of"),
-    (["train", "--preset", "tiny", "--size", "36"], "size must be divisible by 8"),
+    (["train", "--preset", "tiny", "--size", "30"], "size must be divisible by 4"),
     (["sample"], "the following arguments are required: --ckpt"),
     (["sample", "--ckpt", "x.pt", "--sampler", "euler"], "invalid choice: 'euler'"),
     (["fly"], "invalid choice: 'fly'"),
@@ -148,3 +148,57 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(TrainingError, match=r"loss became nan.*epoch 1, whose checkpoint .* is intact"):
         trainer.fit()
     assert ckpt.read_bytes() == before
+
+
+def test_options_default_to_the_presets_values(tmp_path):
+    from landscape_diffusion.cli import build_parser
+    args = build_parser().parse_args(["train"])
+    assert args.size is None and args.n_synthetic is None and args.preset is None
+    cli("train", *TINY, "--epochs", 1, "--out", tmp_path / "run")
+    stored = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["config"]
+    assert stored["n_synthetic"] == 64 and stored["size"] == 32 and stored["preset"] == "tiny"
+
+
+def test_train_options_have_help():
+    r = cli("train", "--help")
+    assert "max gradient norm (0: off)" in r.stdout and "AdamW learning rate" in r.stdout
+
+
+def test_resume_applies_what_may_change_and_refuses_the_rest_by_name(tmp_path):
+    tiny_run(tmp_path / "run", epochs=1)
+    r = cli("train", "--resume", "--out", tmp_path / "run", "--epochs", 2, "--lr", "5e-4", "--grad-clip", 1, "--progress", "lines")
+    assert "resuming" in r.stdout and "epoch 2/2" in r.stdout
+    stored = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["config"]
+    assert (stored["lr"], stored["grad_clip"], stored["preset"], stored["epochs"]) == (5e-4, 1.0, "tiny", 2)
+    r = cli("train", "--resume", "--out", tmp_path / "run", "--batch-size", 8, "--widths", "8,16", check=False)
+    assert r.returncode == 2 and "batch_size (run: 16, asked: 8)" in r.stderr and "widths" in r.stderr, r.stderr
+
+
+def test_resume_without_epochs_keeps_the_finished_run_and_its_preset(tmp_path):
+    tiny_run(tmp_path / "run", epochs=2)
+    before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    r = cli("train", "--resume", "--out", tmp_path / "run")
+    assert "already finished its 2 epochs" in r.stdout and "500" not in r.stdout
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
+
+
+def test_resume_needs_a_run_to_resume(tmp_path):
+    r = cli("train", *TINY, "--resume", "--out", tmp_path / "typo", check=False)
+    assert r.returncode == 1 and "no run to resume" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "typo").exists()
+
+
+def test_runs_of_different_precisions_share_one_process(tmp_path):
+    a = tiny_run(tmp_path / "a", epochs=1, precision="fp32")
+    b = tiny_run(tmp_path / "b", epochs=1, precision="bf16")
+    assert (a.precision, b.precision) == ("fp32", "bf16")
+    assert load_checkpoint(tmp_path / "b" / "checkpoint.pt")["config"]["precision"] == "bf16"
+
+
+def test_choosing_a_device_changes_nothing_in_the_process(monkeypatch):
+    import landscape_diffusion.device as device
+    calls = []
+    monkeypatch.setattr(device, "keep_freed_cpu_memory", lambda: calls.append("mallopt") or True)
+    device.pick_device()
+    assert calls == []
+    if device.compute_device().type == "cpu": assert calls == ["mallopt"]

@@ -1,0 +1,77 @@
+"The library's shape: one job per module, imports flowing one way, the command line on top, notebooks in small cells."
+import ast
+import json
+from pathlib import Path
+
+import landscape_diffusion
+
+LIB = Path(landscape_diffusion.__file__).parent
+NBS = LIB.parent / "nbs"
+# each module and the modules it may import (design.md's arrows); nothing may import cli
+ALLOWED = {
+    "unet": set(), "diffusion": set(), "data": set(), "config": set(),
+    "device": set(), "checkpoint": {"config", "data", "device", "diffusion", "unet"},
+    "train": {"checkpoint", "config", "data", "device", "diffusion", "unet"},
+    "evaluate": {"checkpoint", "data", "diffusion"},
+    "cli": {"checkpoint", "config", "data", "evaluate", "train"},
+}
+
+
+def library_imports(module: Path) -> set:
+    "The library modules a module imports, at any depth of its code."
+    found = set()
+    for node in ast.walk(ast.parse(module.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            name = node.module
+            if node.level == 1: found.add(name.split(".")[0])
+            elif name.startswith("landscape_diffusion."): found.add(name.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("landscape_diffusion.")}
+    return found
+
+
+def modules():
+    return sorted(p for p in LIB.glob("*.py") if not p.name.startswith("_"))
+
+
+def test_every_module_has_a_place_in_the_layering():
+    assert {p.stem for p in modules()} == set(ALLOWED)
+
+
+def test_imports_flow_one_way_and_nothing_imports_the_command_line():
+    graph = {p.stem: library_imports(p) for p in modules()}
+    for name, imported in graph.items():
+        assert imported <= ALLOWED[name], f"{name} imports {sorted(imported - ALLOWED[name])}, which sit above it"
+    assert not [n for n, imported in graph.items() if "cli" in imported]
+
+
+def test_modules_stay_small():
+    sizes = {p.name: len(p.read_text().splitlines()) for p in modules()}
+    assert max(sizes.values()) <= 350, sizes
+
+
+def test_training_notebook_builds_up_in_small_cells():
+    cells = json.loads((NBS / "03_train.ipynb").read_text())["cells"]
+    exported = ["".join(c["source"]) for c in cells if c["cell_type"] == "code" and "".join(c["source"]).startswith("#| export")]
+    assert exported and max(len(s.splitlines()) for s in exported) < 60
+
+
+def test_test_helpers_are_not_public_api():
+    from landscape_diffusion import diffusion, evaluate
+    assert not hasattr(diffusion, "gaussian_eps_model") and not hasattr(evaluate, "PixelStatsFeatures")
+
+
+def test_tests_import_only_declared_packages():
+    import configparser
+    cfg = configparser.ConfigParser(delimiters=["="]); cfg.read(LIB.parent / "settings.ini")
+    declared = {r.split(">")[0].split("<")[0].split("=")[0].replace("-", "_").lower()
+                for r in (cfg["DEFAULT"]["requirements"] + " " + cfg["DEFAULT"]["dev_requirements"]).split()}
+    aliases = {"pil": "pillow", "torch_fidelity": "torch_fidelity"}
+    import sys
+    for test in Path(__file__).parent.glob("test_*.py"):
+        for node in ast.walk(ast.parse(test.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            for name in names:
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top == "landscape_diffusion": continue
+                assert aliases.get(top.lower(), top.lower()) in declared, f"{test.name} imports {top}, which settings.ini does not declare"
