@@ -4,11 +4,12 @@
 
 # %% auto #0
 __all__ = ['make_adamw', 'warmup_lr', 'ema_warmup_avg', 'make_ema', 'split_bounds', 'plot_loss', 'grid_table', 'TrainingError',
-           'existing_run', 'Trainer', 'train']
+           'existing_run', 'Trainer', 'train', 'train_in_processes']
 
-# %% ../nbs/03_train.ipynb #2d838dd5
+# %% ../nbs/03_train.ipynb #736e4425
 import contextlib
 import dataclasses
+import itertools
 import math
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from .checkpoint import (build_diffusion, build_model, config_from, load_checkpoint, load_weights,
                                             sample_grid, save_checkpoint, save_grid)
-from .config import Config, ConfigError, resume_config, validate
+from .config import Config, ConfigError, parse_duration, resume_config, validate
 from .data import epoch_batches, load_images
 from .device import autocast_for, compute_device, describe_device, pick_compile, pick_precision
 from .unet import n_params
@@ -97,7 +98,7 @@ def existing_run(ckpt_path:Path, resume:bool) -> dict: # the checkpoint to conti
                             "pass --resume (resume=True) to continue it, or choose another --out")
     return state
 
-# %% ../nbs/03_train.ipynb #8d432394
+# %% ../nbs/03_train.ipynb #144010ca
 class Trainer:
     "A training run: everything it needs, and everything that must survive a crash."
     def __init__(self,
@@ -133,7 +134,9 @@ class Trainer:
         self.compiled = pick_compile(self.device, cfg.compile)
         self.train_model = torch.compile(self.model) if self.compiled else self.model
         self.noise_gen = torch.Generator(self.device).manual_seed(cfg.seed)
-        self.epoch, self.step = 0, 0
+        self.epoch, self.step = 0, 0  # epochs finished, optimizer steps taken
+        self.epoch_step, self.epoch_loss_sum = 0, 0.0  # how far into an unfinished epoch a time limit stopped the run
+        self.time_limit_s, self.stopped_early = parse_duration(cfg.time_limit) if cfg.time_limit else None, False
         self.history = dict(step=[], loss=[], epoch_loss=[], grids=[], log_every=cfg.log_every, steps_per_epoch=self.steps_per_epoch)
         if state is not None: self.restore(state)
 
@@ -144,10 +147,11 @@ class Trainer:
         "The weights grids are drawn from: the EMA when there is one."
         return self.ema.module if self.ema is not None else self.raw_model
 
-# %% ../nbs/03_train.ipynb #db9374e7
+# %% ../nbs/03_train.ipynb #d6381438
 def _state(self) -> dict:
     "Everything needed to continue this run exactly."
     return dict(config=dataclasses.asdict(self.cfg), epoch=self.epoch, step=self.step, history=self.history,
+                epoch_step=self.epoch_step, epoch_loss_sum=self.epoch_loss_sum,
                 model=self.raw_model.state_dict(), optimizer=self.opt.state_dict(),
                 ema=self.ema.state_dict() if self.ema is not None else None,
                 scaler=self.scaler.state_dict() if self.scaler is not None else None,
@@ -162,6 +166,7 @@ def _restore(self, state:dict):
     self.noise_gen.set_state(state["rng"]["noise"])
     torch.set_rng_state(state["rng"]["torch"])
     self.epoch, self.step, self.history = state["epoch"], state["step"], state["history"]
+    self.epoch_step, self.epoch_loss_sum = state.get("epoch_step", 0), state.get("epoch_loss_sum", 0.0)
 
 Trainer.state, Trainer.restore = _state, _restore
 
@@ -193,7 +198,18 @@ def _train_step(self, x:torch.Tensor) -> torch.Tensor:
 
 Trainer.train_step = _train_step
 
-# %% ../nbs/03_train.ipynb #caffadcf
+# %% ../nbs/03_train.ipynb #ea4da2c3
+def _out_of_time(self) -> bool:
+    "Whether the time budget is spent (all processes agree; they compare at loss reads)."
+    if self.time_limit_s is None: return False
+    over = time.monotonic() - self.started >= self.time_limit_s
+    if self.world == 1: return over
+    if self.step % self.cfg.log_every: return False
+    return self.acc.reduce(torch.tensor(float(over), device=self.device), "sum").item() > 0
+
+Trainer.out_of_time = _out_of_time
+
+# %% ../nbs/03_train.ipynb #a314dbf1
 def _check_finite(self, value:float, epoch:int):
     if math.isfinite(value): return
     saved = (f"nothing was saved after epoch {self.epoch}, whose checkpoint in {self.out} is intact" if self.epoch else
@@ -205,14 +221,14 @@ def _say(self, bar, text:str):
     if self.progress == "bar": bar.write(text)
     elif self.progress == "lines": print(text, flush=True)
 
-def _train_epoch(self, epoch:int, bar) -> float:
-    "One pass over the data; returns the mean loss (read once, at the end)."
-    cfg, total = self.cfg, torch.zeros((), device=self.device)
+def _train_epoch(self, epoch:int, bar) -> float: # the epoch's mean loss, or None when the time budget stopped it
+    "One pass over the data (or the rest of one); returns the mean loss (read once, at the end)."
+    cfg, total = self.cfg, torch.full((), self.epoch_loss_sum, device=self.device)
     window, window_n, t0 = torch.zeros((), device=self.device), 0, time.perf_counter()
-    for x in epoch_batches(self.images, cfg.batch_size, epoch, cfg.seed):
+    for x in itertools.islice(epoch_batches(self.images, cfg.batch_size, epoch, cfg.seed), self.epoch_step, None):
         if len(x) < self.world * cfg.grad_accum: continue  # a last batch too small to share
         loss = self.train_step(x)
-        total += loss; window += loss; window_n += 1
+        total += loss; window += loss; window_n += 1; self.epoch_step += 1
         bar.update(1)
         if self.step % cfg.log_every == 0:
             value = self.acc.reduce(window / window_n, "mean").item()  # the only host sync inside an epoch
@@ -222,17 +238,22 @@ def _train_epoch(self, epoch:int, bar) -> float:
             bar.set_postfix(loss=f"{value:.4f}", img_s=f"{rate:,.0f}")
             if self.progress == "lines": print(f"epoch {epoch + 1}/{cfg.epochs} step {self.step} loss {value:.4f} {rate:,.0f} img/s", flush=True)
             window.zero_(); window_n, t0 = 0, time.perf_counter()
+        if self.out_of_time():
+            self.epoch_loss_sum = total.item()
+            return None
     mean = self.acc.reduce(total / self.steps_per_epoch, "mean").item()
     self.check_finite(mean, epoch)
+    self.epoch_step, self.epoch_loss_sum = 0, 0.0
     return mean
 
 Trainer.check_finite, Trainer.say, Trainer.train_epoch = _check_finite, _say, _train_epoch
 
-# %% ../nbs/03_train.ipynb #66b78bbf
+# %% ../nbs/03_train.ipynb #0559e9f2
 def _save_progress_pictures(self) -> Path:
     "Sample this epoch's grid and redraw the loss plot, both saved (and shown inline when asked)."
     with self.autocast(): images = sample_grid(self.sampling_model, self.diffusion, self.cfg, self.device)
-    grid = save_grid(images, self.out / "grids" / f"epoch_{self.epoch:04d}.png")
+    name = f"epoch_{self.epoch:04d}" + (f"_step_{self.step}" if self.epoch_step else "")  # a time limit can stop mid-epoch
+    grid = save_grid(images, self.out / "grids" / f"{name}.png")
     save_grid(images, self.out / "samples.png")
     self.history["grids"].append(str(grid))
     import matplotlib.pyplot as plt
@@ -255,9 +276,11 @@ def _fit(self) -> "Trainer":
         elif self.epoch: print(f"resuming {self.out} after epoch {self.epoch} (step {self.step})")
     bar = tqdm(total=cfg.epochs * self.steps_per_epoch, initial=self.step, unit="step", disable=self.progress != "bar",
                dynamic_ncols=True, desc="training")
+    self.started = time.monotonic()
     for epoch in range(self.epoch, cfg.epochs):
         t0 = time.perf_counter()
         mean = self.train_epoch(epoch, bar)
+        if mean is None: self.stop_for_time(bar); break
         self.epoch = epoch + 1
         self.history["epoch_loss"].append(mean)
         grid = None
@@ -279,3 +302,30 @@ def train(cfg:Config, resume:bool=False, show:bool=False, progress:str="bar") ->
     return Trainer(cfg, resume=resume, show=show, progress=progress).fit()
 
 Trainer.save_progress_pictures, Trainer.fit = _save_progress_pictures, _fit
+
+# %% ../nbs/03_train.ipynb #689f37f1
+def _stop_for_time(self, bar):
+    "Save everything mid-epoch and say how to continue."
+    self.stopped_early, self.stopped_after_s = True, time.monotonic() - self.started
+    if self.acc.is_main_process:
+        self.save_progress_pictures()
+        save_checkpoint(self.ckpt_path, self.state())
+    self.acc.wait_for_everyone()
+    self.say(bar, f"stopped at the time limit ({self.cfg.time_limit}) after step {self.step}, {self.epoch_step} of "
+                  f"{self.steps_per_epoch} steps into epoch {self.epoch + 1}; checkpoint saved. Continue with "
+                  f"`landscape-diffusion train --resume --out {self.out}` (in Python: train(cfg, resume=True)).")
+
+Trainer.stop_for_time = _stop_for_time
+
+# %% ../nbs/03_train.ipynb #b570c4e0
+def train_in_processes(cfg:Config, processes:int, resume:bool=False):
+    "Train `cfg` data-parallel in `processes` fresh processes (torchrun; one per GPU), streaming their output here."
+    import json, subprocess, sys
+    code = ("import json, sys; from landscape_diffusion.config import Config; from landscape_diffusion.train import train; "
+            f"train(Config(**json.loads(sys.argv[1])), resume={resume!r}, progress='lines')")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes), "--no-python",
+           sys.executable, "-c", code, json.dumps(dataclasses.asdict(cfg))]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        tail = []
+        for line in proc.stdout: print(line, end="", flush=True); tail = (tail + [line])[-20:]
+    if proc.returncode: raise TrainingError(f"the {processes} training processes failed (exit {proc.returncode}):\n" + "".join(tail))

@@ -1,6 +1,7 @@
 "End to end: the command line, resume after SIGKILL, sampling from checkpoints, bad input, NaN safety."
 import hashlib
 import signal
+import time
 import subprocess
 import sys
 
@@ -202,3 +203,26 @@ def test_choosing_a_device_changes_nothing_in_the_process(monkeypatch):
     device.pick_device()
     assert calls == []
     if device.compute_device().type == "cpu": assert calls == ["mallopt"]
+
+
+def test_time_limit_stops_within_a_step_and_resume_gives_the_same_weights(tmp_path):
+    common = dict(n_synthetic=512, epochs=3, sample_every=100, log_every=4, precision="fp32")  # 32 steps per epoch
+    t0 = time.perf_counter()
+    straight = train(get_config("tiny", out=str(tmp_path / "straight"), **common), progress="none")
+    step_s = (time.perf_counter() - t0) / straight.step
+    stopped = train(get_config("tiny", out=str(tmp_path / "stopped"), time_limit="1.5s", **common), progress="lines")
+    assert stopped.stopped_early and 0 < stopped.step < straight.step, (stopped.step, straight.step)
+    assert 1.5 <= stopped.stopped_after_s < 1.5 + 3 * step_s, (stopped.stopped_after_s, step_s)  # after the step that crossed it
+    saved = load_checkpoint(tmp_path / "stopped" / "checkpoint.pt")
+    assert saved["step"] == stopped.step and saved["epoch_step"] == stopped.step - 32 * saved["epoch"]
+    resumed = train(get_config("tiny", out=str(tmp_path / "stopped"), **common), resume=True, progress="none")
+    assert resumed.step == straight.step and not resumed.stopped_early
+    a, b = weights(tmp_path / "straight" / "checkpoint.pt"), weights(tmp_path / "stopped" / "checkpoint.pt")
+    assert not [k for k in a if not torch.equal(a[k], b[k])]
+    assert resumed.history["epoch_loss"] == pytest.approx(straight.history["epoch_loss"], rel=1e-6)
+
+
+def test_time_limit_from_the_command_line_says_how_to_continue(tmp_path):
+    r = cli("train", *TINY, "--n-synthetic", 512, "--epochs", 3, "--time-limit", "1s", "--out", tmp_path / "run")
+    assert "stopped at the time limit (1s)" in r.stdout and f"--resume --out {tmp_path / 'run'}" in r.stdout
+    assert (tmp_path / "run" / "loss.png").exists() and list((tmp_path / "run" / "grids").glob("*_step_*.png"))
