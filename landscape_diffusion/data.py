@@ -271,9 +271,10 @@ def download_kaggle(
     dataset:str=KAGGLE_DATASET, # owner/name on Kaggle
     version:int=KAGGLE_VERSION, # pinned dataset version
     download:Callable=None, # the downloader (default: `kagglehub.dataset_download`)
+    kaggle_root:Path=KAGGLE_ROOT, # where a Kaggle machine mounts its input/ folder
 ) -> Path: # the folder holding the images
     "The Kaggle landscape pictures: the copy attached to this Kaggle notebook, else downloaded (or cached) by kagglehub."
-    attached = KAGGLE_ROOT / "input" / dataset.split("/")[1]
+    attached = Path(kaggle_root) / "input" / dataset.split("/")[1]
     if attached.is_dir(): return attached
     if download is None:
         import kagglehub
