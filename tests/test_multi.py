@@ -71,3 +71,15 @@ def test_gradient_accumulation_follows_the_same_optimisation(tmp_path):
     train(get_config("tiny", out=str(tmp_path / "a"), **common), progress="none")
     train(get_config("tiny", out=str(tmp_path / "b"), grad_accum=4, **common), progress="none")
     assert_same_weights(tmp_path / "a" / "checkpoint.pt", tmp_path / "b" / "checkpoint.pt")
+
+
+def test_processes_started_from_a_notebook_match_one_process(tmp_path, monkeypatch):
+    from landscape_diffusion.train import TrainingError, train_in_processes
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    cfg = get_config("tiny", n_synthetic=384, batch_size=32, epochs=2, log_every=1, sample_every=100, precision="fp32",
+                     out=str(tmp_path / "two"))
+    train_in_processes(cfg, 2)
+    run(launch(tmp_path / "one", 1))
+    assert_same_weights(tmp_path / "one" / "checkpoint.pt", tmp_path / "two" / "checkpoint.pt")
+    with pytest.raises(TrainingError, match="already holds a run"):  # the children's own error comes back
+        train_in_processes(cfg, 2)
