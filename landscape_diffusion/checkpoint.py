@@ -87,9 +87,10 @@ def sample_grid(model, diffusion:Diffusion, cfg:Config, device) -> torch.Tensor:
     return diffusion.sample(model, cfg.sample_n, cfg.size, cfg.sampler, cfg.sample_steps, cfg.sample_eta, generator=g, device=device)
 
 def save_grid(images:torch.Tensor, path) -> Path:
-    "Save [-1, 1] images as one PNG grid (square-ish), atomically."
+    "Save [-1, 1] images as one grid (square-ish), atomically: PNG, or JPEG for a .jpg/.jpeg path."
     path = Path(path)
-    atomic_write(path, lambda f: save_image(images.float().cpu() * 0.5 + 0.5, f, format="png", nrow=math.ceil(math.sqrt(len(images))), padding=1))
+    kind = "jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "png"
+    atomic_write(path, lambda f: save_image(images.float().cpu() * 0.5 + 0.5, f, format=kind, nrow=math.ceil(math.sqrt(len(images))), padding=1))
     return path
 
 # %% ../nbs/07_checkpoint.ipynb #a2ebdadb

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['COMMANDS', 'config_help', 'add_config_args', 'add_sampler_args', 'add_data_args', 'build_parser', 'train_command',
-           'sample_command', 'data_command', 'evaluate_command', 'main']
+           'output_path', 'sample_command', 'data_command', 'evaluate_command', 'main']
 
 # %% ../nbs/10_cli.ipynb #f9c6c444
 import argparse
@@ -19,7 +19,7 @@ import numpy as np
 from torchvision.utils import save_image
 
 from .checkpoint import CheckpointError, config_from, load_checkpoint, sample_images, save_grid
-from .config import PRESETS, Config, ConfigError, default_out, get_config
+from .config import MAX_SIZE, PRESETS, Config, ConfigError, default_out, get_config
 from .data import DataError, atomic_write, load_images
 from .evaluate import INCEPTION_FILE, METRICS, EvaluationError, evaluate, format_table, to_uint8
 from .train import TrainingError, train
@@ -104,32 +104,44 @@ def train_command(args):
     run = train(cfg, resume=args.resume, progress=progress)
     if run.acc.is_main_process: print(f"done: {run.out}/samples.png, {run.out}/loss.png, {run.ckpt_path}")
 
+def output_path(path, option:str, inputs:tuple, suffixes:tuple) -> Path:
+    "Where a command may write: a file in a format it writes, never a folder, never one of its inputs."
+    path = Path(path)
+    if any(path.resolve() == Path(i).resolve() for i in inputs): raise ConfigError(f"{option} {path} is this command's input; choose another file")
+    if path.is_dir(): raise ConfigError(f"{option} {path} is a folder: give a file name")
+    if path.suffix.lower() not in suffixes: raise ConfigError(f"{option} {path}: give a file ending in {' or '.join(suffixes)}")
+    return path
+
 def sample_command(args):
     "`landscape-diffusion sample`."
     if args.n < 1: raise ConfigError(f"--n must be at least 1; got {args.n}")
+    out = output_path(args.out, "--out", (args.ckpt,), (".png", ".jpg", ".jpeg"))
+    npz = args.save_npz and output_path(args.save_npz, "--save-npz", (args.ckpt, out), (".npz",))
     images = sample_images(args.ckpt, args.n, args.sampler, args.steps, args.seed, args.eta, ema=not args.raw)
-    print(f"wrote {save_grid(images, args.out)} ({len(images)} images)")
+    print(f"wrote {save_grid(images, out)} ({len(images)} images)")
     if args.save_individual:
         folder = Path(args.save_individual); folder.mkdir(parents=True, exist_ok=True)
         for i, img in enumerate(images): save_image(img * 0.5 + 0.5, folder / f"{i:05d}.png")
         print(f"wrote {len(images)} images to {folder}")
-    if args.save_npz:
+    if npz:
         pixels = to_uint8(images).numpy()
-        atomic_write(Path(args.save_npz), lambda f: np.savez(f, images=pixels))
-        print(f"wrote {args.save_npz} ({pixels.shape}, uint8)")
+        atomic_write(npz, lambda f: np.savez(f, images=pixels))
+        print(f"wrote {npz} ({pixels.shape}, uint8)")
 
 def data_command(args):
     "`landscape-diffusion data`: build or load the cache of a source and print what was used and skipped."
+    if not 8 <= args.size <= MAX_SIZE: raise ConfigError(f"--size must be between 8 and {MAX_SIZE}; got {args.size}")
     _, summary = load_images(args.source, args.size, args.cache_dir, args.n_synthetic or 2048, progress=True)
     print(summary)
 
 def evaluate_command(args):
     "`landscape-diffusion evaluate`: sample, measure, print a table and write JSON."
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
+    json_out = args.json and output_path(args.json, "--json", (args.ckpt,), (".json",))
     res = evaluate(args.ckpt, args.data, args.n, args.sampler, args.steps, args.eta, not args.raw, args.seed, metrics,
                    inception=args.inception_weights, cache_dir=args.cache_dir, n_synthetic=args.n_synthetic)
     print(format_table([{"metric": k, "value": v} for k, v in res.items()], ["metric", "value"]))
-    out = Path(args.json or Path(args.ckpt).with_name(f"evaluate-{res['sampler']}{res['steps']}-n{args.n}.json"))
+    out = json_out or Path(args.ckpt).with_name(f"evaluate-{res['sampler']}{res['steps']}-n{args.n}.json")
     atomic_write(out, lambda f: f.write(json.dumps(res, indent=2).encode()))
     print(f"wrote {out}")
 

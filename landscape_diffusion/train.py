@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['make_adamw', 'warmup_lr', 'ema_warmup_avg', 'make_ema', 'split_bounds', 'plot_loss', 'grid_table', 'TrainingError',
-           'existing_run', 'Trainer', 'train', 'train_in_processes']
+           'lock_folder', 'claim_run', 'Trainer', 'train', 'train_in_processes']
 
 # %% ../nbs/03_train.ipynb #736e4425
 import contextlib
@@ -76,7 +76,7 @@ def grid_table(out, every:int=1, ncols:int=5):
     grids = sorted(Path(out, "grids").glob("epoch_*.png"))[::every]
     if not grids: return None
     nrows = math.ceil(len(grids) / ncols)
-    fig, axes = plt.subplots(nrows, min(ncols, len(grids)), figsize=(3 * min(ncols, len(grids)), 3.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, min(ncols, len(grids)), figsize=(2.2 * min(ncols, len(grids)), 2.4 * nrows), squeeze=False)
     for ax in axes.flat: ax.axis("off")
     for ax, g in zip(axes.flat, grids):
         ax.imshow(Image.open(g)); ax.set_title(f"epoch {int(g.stem.split('_')[1])}")
@@ -86,17 +86,31 @@ def grid_table(out, every:int=1, ncols:int=5):
 class TrainingError(RuntimeError):
     "A run that cannot start or continue (a run in the way, none to resume, a non-finite loss); the message says what to do."
 
-def existing_run(ckpt_path:Path, resume:bool) -> dict: # the checkpoint to continue, or None for a fresh run
-    "The run to resume; refuses to overwrite a run without `resume`, and to resume where there is none."
-    if not ckpt_path.exists():
-        if resume: raise TrainingError(f"there is no run to resume in {ckpt_path.parent} (no checkpoint.pt): "
-                                       "check --out, or leave out --resume to start a new run there")
-        return None
-    state = load_checkpoint(ckpt_path)
-    if not resume:
-        raise TrainingError(f"{ckpt_path.parent} already holds a run (epoch {state['epoch']} of {state['config']['epochs']}): "
+def lock_folder(out:Path):
+    "An open lock file that keeps other trainers out of `out` until it is closed (POSIX; elsewhere nothing is locked)."
+    out.mkdir(parents=True, exist_ok=True)
+    f = open(out / ".lock", "w")
+    try:
+        import fcntl
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError: pass
+    except OSError:
+        f.close()
+        raise TrainingError(f"another training process is writing to {out}: wait for it to finish, or choose another --out") from None
+    return f
+
+def claim_run(out:Path, resume:bool, lock:bool=True): # (the checkpoint to continue or None, the lock file or None)
+    "Take the run folder: refuse to overwrite a run without `resume`, to resume where there is none, and to share it."
+    ckpt_path = out / "checkpoint.pt"
+    if resume and not ckpt_path.exists():
+        raise TrainingError(f"there is no run to resume in {out} (no checkpoint.pt): check --out, or leave out --resume to start a new run there")
+    held = lock_folder(out) if lock else None
+    state = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
+    if state is not None and not resume:
+        if held: held.close()
+        raise TrainingError(f"{out} already holds a run (epoch {state['epoch']} of {state['config']['epochs']}): "
                             "pass --resume (resume=True) to continue it, or choose another --out")
-    return state
+    return state, held
 
 # %% ../nbs/03_train.ipynb #144010ca
 class Trainer:
@@ -111,10 +125,10 @@ class Trainer:
         from accelerate import Accelerator
         self.out, self.show, self.progress = Path(cfg.out), show, progress
         self.ckpt_path = self.out / "checkpoint.pt"
-        state = existing_run(self.ckpt_path, resume)
-        self.cfg = cfg = resume_config(config_from(state), cfg) if state else validate(cfg)
         self.acc = Accelerator(cpu=compute_device().type == "cpu")
         self.device, self.rank, self.world = self.acc.device, self.acc.process_index, self.acc.num_processes
+        state, self.lock = claim_run(self.out, resume, lock=self.acc.is_main_process)
+        self.cfg = cfg = resume_config(config_from(state), cfg) if state else validate(cfg)
         self.precision = pick_precision(self.device, cfg.precision)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
         if not self.acc.is_main_process: self.progress, self.show = "none", False
@@ -277,20 +291,23 @@ def _fit(self) -> "Trainer":
     bar = tqdm(total=cfg.epochs * self.steps_per_epoch, initial=self.step, unit="step", disable=self.progress != "bar",
                dynamic_ncols=True, desc="training")
     self.started = time.monotonic()
-    for epoch in range(self.epoch, cfg.epochs):
-        t0 = time.perf_counter()
-        mean = self.train_epoch(epoch, bar)
-        if mean is None: self.stop_for_time(bar); break
-        self.epoch = epoch + 1
-        self.history["epoch_loss"].append(mean)
-        grid = None
-        if self.acc.is_main_process:
-            if self.epoch % cfg.sample_every == 0 or self.epoch == cfg.epochs: grid = self.save_progress_pictures()
-            save_checkpoint(self.ckpt_path, self.state())
-        self.acc.wait_for_everyone()
-        rate = len(self.images) / (time.perf_counter() - t0)
-        self.say(bar, f"epoch {self.epoch}/{cfg.epochs}: loss {mean:.4f}, {rate:,.0f} img/s incl. grid, checkpoint saved" + (f", grid {grid}" if grid else ""))
-    bar.close()
+    try:
+        for epoch in range(self.epoch, cfg.epochs):
+            t0 = time.perf_counter()
+            mean = self.train_epoch(epoch, bar)
+            if mean is None: self.stop_for_time(bar); break
+            self.epoch = epoch + 1
+            self.history["epoch_loss"].append(mean)
+            grid = None
+            if self.acc.is_main_process:
+                if self.epoch % cfg.sample_every == 0 or self.epoch == cfg.epochs: grid = self.save_progress_pictures()
+                save_checkpoint(self.ckpt_path, self.state())
+            self.acc.wait_for_everyone()
+            rate = len(self.images) / (time.perf_counter() - t0)
+            self.say(bar, f"epoch {self.epoch}/{cfg.epochs}: loss {mean:.4f}, {rate:,.0f} img/s incl. grid, checkpoint saved" + (f", grid {grid}" if grid else ""))
+        bar.close()
+    finally:
+        if self.lock: self.lock.close()  # the folder is free for the next trainer
     if self.show and self.history["epoch_loss"]:
         plot_loss(self.history)
         import matplotlib.pyplot as plt

@@ -226,3 +226,11 @@ def test_time_limit_from_the_command_line_says_how_to_continue(tmp_path):
     r = cli("train", *TINY, "--n-synthetic", 512, "--epochs", 3, "--time-limit", "1s", "--out", tmp_path / "run")
     assert "stopped at the time limit (1s)" in r.stdout and f"--resume --out {tmp_path / 'run'}" in r.stdout
     assert (tmp_path / "run" / "loss.png").exists() and list((tmp_path / "run" / "grids").glob("*_step_*.png"))
+
+
+def test_fp16_runs_with_a_gradient_scaler_and_resumes(tmp_path):
+    run = tiny_run(tmp_path / "run", epochs=1, precision="fp16")  # the T4/P100 path, on the CPU
+    assert run.scaler is not None and all(np.isfinite(run.history["epoch_loss"]))
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["scaler"]["scale"] > 0
+    more = train(get_config("tiny", epochs=2, precision="fp16", out=str(tmp_path / "run")), resume=True, progress="none")
+    assert more.epoch == 2 and more.scaler.get_scale() > 0
