@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'GRID_SEED', 'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'config_from',
            'build_model', 'build_diffusion', 'load_weights', 'ema_weights', 'model_from_checkpoint', 'sample_grid',
-           'save_grid', 'sampler_settings', 'sample_images']
+           'save_grid', 'grid_table', 'sampler_settings', 'sample_images']
 
 # %% ../nbs/07_checkpoint.ipynb #2916ff0b
 import math
@@ -92,6 +92,19 @@ def save_grid(images:torch.Tensor, path) -> Path:
     kind = "jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "png"
     atomic_write(path, lambda f: save_image(images.float().cpu() * 0.5 + 0.5, f, format=kind, nrow=math.ceil(math.sqrt(len(images))), padding=1))
     return path
+
+def grid_table(out, every:int=1, ncols:int=5):
+    "Show a run's saved grids in epoch order, for watching the same samples improve."
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    grids = sorted(Path(out, "grids").glob("epoch_*.png"))[::every]
+    if not grids: return None
+    nrows = math.ceil(len(grids) / ncols)
+    fig, axes = plt.subplots(nrows, min(ncols, len(grids)), figsize=(2.2 * min(ncols, len(grids)), 2.4 * nrows), squeeze=False)
+    for ax in axes.flat: ax.axis("off")
+    for ax, g in zip(axes.flat, grids):
+        ax.imshow(Image.open(g)); ax.set_title(f"epoch {int(g.stem.split('_')[1])}")
+    return fig
 
 # %% ../nbs/07_checkpoint.ipynb #a2ebdadb
 def sampler_settings(cfg:Config, sampler:str=None, steps:int=None, eta:float=None) -> tuple: # (sampler, steps, eta)

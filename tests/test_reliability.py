@@ -51,7 +51,7 @@ def test_a_second_trainer_into_the_same_folder_is_refused(tmp_path):
                                     "--progress", "lines"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in first.stdout:  # the first is training: it holds the folder
         if " step " in line: break
-    second = cli("train", "--preset", "tiny", "--out", out, "--resume")
+    second = cli("train", "--preset", "tiny", "--out", out)  # a fresh run into the same folder, before any checkpoint exists
     assert second.returncode == 1 and "another training process is writing to" in second.stderr, second.stderr
     assert len(second.stderr.strip().splitlines()) == 1
     first.kill(); first.wait()
