@@ -63,9 +63,9 @@ PRESETS = {
     "tiny": dict(data="synthetic", n_synthetic=64, widths=(16, 32, 32), bottleneck=32, attn_at=(4,), groups=4, epochs=2,
                  batch_size=16, lr=1e-3, ema_decay=0.995, compile="off", sample_every=1, sample_n=4, sample_steps=5,
                  sample_eta=1.0, log_every=2),
-    "cpu-demo": dict(data="synthetic", widths=(32, 64, 64, 64), bottleneck=128, attn_at=(4, 8), groups=8,
-                     epochs=30, batch_size=64, lr=1e-3, warmup_steps=100, grad_clip=1.0, ema_decay=0.995,
-                     compile="off", sample_every=5, sample_n=16, sample_eta=1.0, log_every=25),
+    "cpu-demo": dict(data="synthetic", widths=(16, 32, 64, 64), bottleneck=128, attn_at=(4, 8), groups=8,
+                     epochs=6, batch_size=16, lr=2e-3, warmup_steps=100, grad_clip=1.0, ema_decay=0.995,
+                     compile="off", sample_every=2, sample_n=16, sample_eta=1.0, log_every=100),
 }
 
 # %% ../nbs/05_config.ipynb #28748963

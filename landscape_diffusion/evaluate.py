@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['INCEPTION_FILE', 'INCEPTION_URL', 'INCEPTION_SHA256_PREFIX', 'REAL_STATES', 'METRICS', 'EvaluationError', 'to_uint8',
-           'laplacian_pyramid', 'sliced_wasserstein', 'swd', 'sha256_of', 'verified_weights', 'inception_weights',
-           'images_key', 'fid', 'memorisation', 'show_closest_pairs', 'check_metrics', 'evaluate_images', 'evaluate',
-           'format_table']
+           'laplacian_pyramid', 'sliced_wasserstein', 'swd', 'sky_ground_gap', 'top_brighter', 'pixel_noise',
+           'sha256_of', 'verified_weights', 'inception_weights', 'images_key', 'fid', 'memorisation',
+           'show_closest_pairs', 'check_metrics', 'evaluate_images', 'evaluate', 'format_table']
 
 # %% ../nbs/04_evaluate.ipynb #99bdffbd
 import hashlib
@@ -92,6 +92,23 @@ def swd(
         out[f"swd_{la.shape[-1]}px"] = 1e3 * sliced_wasserstein(pa, pb, directions, g)
     out["swd_mean"] = float(np.mean(list(out.values())))
     return out
+
+# %% ../nbs/04_evaluate.ipynb #6e7bc247
+def sky_ground_gap(images:torch.Tensor) -> float:
+    "Mean brightness of the top third minus the bottom third, images in [-1, 1]: positive when skies are above ground."
+    third = images.shape[-1] // 3
+    b = images.float().mean(1)
+    return (b[:, :third].mean() - b[:, -third:].mean()).item()
+
+def top_brighter(images:torch.Tensor, rows:int=10) -> float:
+    "The share of images whose top `rows` rows are brighter than their bottom `rows` rows."
+    b = images.float().mean(1)
+    return (b[:, :rows].mean((1, 2)) > b[:, -rows:].mean((1, 2))).float().mean().item()
+
+def pixel_noise(images:torch.Tensor) -> float:
+    "Mean absolute difference between neighbouring pixels, images in [-1, 1]: speckle left in samples raises it."
+    x = images.float()
+    return ((x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., 1:] - x[..., :-1]).abs().mean()).item()
 
 # %% ../nbs/04_evaluate.ipynb #03575323
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"

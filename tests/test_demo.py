@@ -1,28 +1,41 @@
-"The main job as README gives it: the cpu-demo preset's default run (about five minutes on two cores) learns sky above ground."
+"The main job as README gives it: the cpu-demo preset's default run (two minutes on two cores) learns sky above ground, without speckle."
 import subprocess
 import sys
+import tempfile
+import time
 
-from landscape_diffusion.data import synthetic_landscapes
 from landscape_diffusion.checkpoint import sample_images
+from landscape_diffusion.config import get_config
+from landscape_diffusion.data import synthetic_landscapes
+from landscape_diffusion.evaluate import pixel_noise, sky_ground_gap, top_brighter
+from landscape_diffusion.train import Trainer
 
 
-def brightness_gap(images):
-    "Mean brightness of the top third minus the bottom third, images in [-1, 1]."
-    third = images.shape[-1] // 3
-    b = images.float().mean(1)
-    return (b[:, :third].mean() - b[:, -third:].mean()).item()
+def demo_time_budget(factor=8, floor=600):
+    """Seconds the demo may take here: `factor` times what this machine's speed predicts, at least `floor`.
+    The speed is measured on the preset's own training step, so a slow CPU gets a longer budget and only a hang
+    (or a real slowdown of the step against the rest of the run) times out."""
+    cfg = get_config("cpu-demo", n_synthetic=64, out=tempfile.mkdtemp())
+    trainer = Trainer(cfg, progress="none")
+    x = trainer.images[:cfg.batch_size].float() / 127.5 - 1
+    trainer.train_step(x)
+    t0, steps = time.perf_counter(), 8
+    for _ in range(steps): trainer.train_step(x)
+    img_s = steps * cfg.batch_size / (time.perf_counter() - t0)
+    full = get_config("cpu-demo")
+    return max(floor, factor * full.epochs * full.n_synthetic / img_s)
 
 
 def test_cpu_demo_default_run_shows_sky_above_ground(tmp_path):
     out = tmp_path / "cpu-demo"
     r = subprocess.run([sys.executable, "-m", "landscape_diffusion", "train",
                         "--preset", "cpu-demo", "--data", "synthetic", "--out", str(out), "--progress", "lines"],
-                       capture_output=True, text=True, timeout=1500)
+                       capture_output=True, text=True, timeout=demo_time_budget())
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert (out / "samples.png").exists() and (out / "loss.png").exists()
-    data_gap = brightness_gap(synthetic_landscapes(256, 32).float() / 127.5 - 1)
+    data = synthetic_landscapes(256, 32).float() / 127.5 - 1
     samples = sample_images(out / "checkpoint.pt", n=64, sampler="ddim", steps=50, eta=1.0, seed=0)  # as the preset's grids
-    gap = brightness_gap(samples)
-    assert gap > 0.4 * data_gap, (gap, data_gap)
-    top_brighter = (samples.mean(1)[:, :10].mean((1, 2)) > samples.mean(1)[:, -10:].mean((1, 2))).float().mean().item()
-    assert top_brighter > 0.7, top_brighter
+    assert sky_ground_gap(samples) > 0.4 * sky_ground_gap(data), (sky_ground_gap(samples), sky_ground_gap(data))
+    assert top_brighter(samples) > 0.7, top_brighter(samples)
+    # measured: 0.086 against the data's 0.069; 0.127 for the same model after 12k passes at batch 64
+    assert pixel_noise(samples) < 1.6 * pixel_noise(data), (pixel_noise(samples), pixel_noise(data))

@@ -82,3 +82,16 @@ def test_data_refuses_sizes_that_cannot_fit(tmp_path):
     Image.new("RGB", (40, 30)).save(folder / "a.jpg")
     r = cli("data", folder, "--size", 100000, "--cache-dir", tmp_path / "cache")
     assert r.returncode == 2 and "--size must be between 8 and 512" in r.stderr
+
+
+def test_avx2_only_cpu_is_seen_as_such_and_trains_in_float32():
+    "With the kernels limited to AVX2 (as on most laptops), the library must not pick bf16, which such CPUs only emulate, slowly."
+    import os
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    code = ("import torch; from landscape_diffusion.device import cpu_capability, pick_precision, describe_device; "
+            "print(cpu_capability(), pick_precision(torch.device('cpu')), describe_device(torch.device('cpu')))")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    capability, precision, *_ = r.stdout.split()
+    assert capability == "AVX2" and precision == "fp32", r.stdout
+    assert "AVX2" in r.stdout.split(" ", 2)[2]
