@@ -6,11 +6,13 @@ peak resident memory (CPU) or peak allocated memory (CUDA) is that configuration
 median of several timed windows after warm-up. The configurations run in interleaved rounds (reference, ours,
 reference, ours, ...) and each ratio is the median of the per-round ratios, so a machine that slows down or
 speeds up during the run (shared cloud CPUs do) moves both sides of a ratio alike. Prints a table and writes
-benchmarks/results/train_speed_<device>_<sizes>px.json.
+benchmarks/results/train_speed_<device>_<sizes>px.json, where a CPU's name carries its capability (cpu-AVX2,
+cpu-AVX512-BF16, cpu-AMX, ...): float32-only CPUs and bf16 CPUs differ 3-5x, so their results are kept apart.
+To measure an AVX2-only CPU on a machine with AVX-512, run it with ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2.
 
     python benchmarks/train_speed.py [--sizes 32 64] [--rounds 3] [--windows 3] [--steps 3] [--compile]
 """
-import argparse, json, multiprocessing as mp, os, platform, resource, statistics, sys, time
+import argparse, json, multiprocessing as mp, os, platform, resource, statistics, sys, tempfile, time
 from pathlib import Path
 
 import torch
@@ -29,7 +31,15 @@ def reference_module():
 
 def device_name(device):
     if device.type == "cuda": return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
+    from landscape_diffusion.device import cpu_capability
+    return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, {cpu_capability()}"
+
+
+def device_tag(device):
+    "The device part of the results' file name: 'cuda', or 'cpu-' and the CPU's capability."
+    if device.type == "cuda": return "cuda"
+    from landscape_diffusion.device import cpu_capability
+    return f"cpu-{cpu_capability()}"
 
 
 def sync(device):
@@ -51,7 +61,7 @@ def make_step(kind, size, batch, device):
     from landscape_diffusion.config import get_config
     from landscape_diffusion.train import Trainer
     preset, *opts = kind.split("+")
-    overrides = dict(data="synthetic", n_synthetic=batch, size=size, batch_size=batch, out=os.devnull)
+    overrides = dict(data="synthetic", n_synthetic=batch, size=size, batch_size=batch, out=tempfile.mkdtemp())
     if "compile" in opts: overrides["compile"] = "on"
     trainer = Trainer(get_config(preset, **overrides), progress="none")
     batch_x = trainer.images[:batch].float() / 127.5 - 1
@@ -150,6 +160,7 @@ def main():
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     from landscape_diffusion.config import PRESETS
     fast_batch = args.fast_batch or PRESETS["fast"]["batch_size"]
+    print(f"device: {device_name(device)}, torch {torch.__version__}", flush=True)
     # reference; our model and step in fp32 eager (the seed preset); the fast preset's device choices at the
     # reference batch and at its own batch.
     kinds = [("reference", 24)]
@@ -172,6 +183,9 @@ def main():
         lo, hi = r["speedup_range"]
         print(f"{r['size']:>4} {r['config']:<22} {r['batch']:>5} {r['img_s']:8.1f} {r['speedup']:12.2f} {f'({lo:.2f}-{hi:.2f})':>13} {r['peak_mb']:8.0f} {r['memory_ratio']:8.2f}")
     result = dict(device=device_name(device), torch=torch.__version__, training=rows)
+    if device.type == "cpu":
+        from landscape_diffusion.device import cpu_capability
+        result["cpu_capability"] = cpu_capability()
     result["seed_schedule_hours"] = {r["config"] + f"@b{r['batch']}": SEED_IMAGE_PASSES / r["img_s"] / 3600 for r in rows if r["size"] == 32}
     if not args.no_sampling:
         n = 64
@@ -185,7 +199,7 @@ def main():
         decode_s = json.loads(decode.read_text())["results"]["extrapolated: 4,300 photos (s)"] if decode.exists() else 0.0
         if 32 in args.sizes: result["seed_schedule_all_in_hours"] = all_in_hours(result, decode_s)
     print(json.dumps({k: v for k, v in result.items() if k != "training"}, indent=1))
-    out = ROOT / "benchmarks" / "results" / f"train_speed_{device.type}_{'_'.join(map(str, args.sizes))}px.json"
+    out = ROOT / "benchmarks" / "results" / f"train_speed_{device_tag(device)}_{'_'.join(map(str, args.sizes))}px.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out}")
