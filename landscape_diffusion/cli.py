@@ -20,7 +20,7 @@ from torchvision.utils import save_image
 
 from .checkpoint import CheckpointError, config_from, load_checkpoint, sample_images, save_grid
 from .config import MAX_SIZE, PRESETS, Config, ConfigError, default_out, get_config
-from .data import DataError, atomic_write, load_images
+from .data import PARTS, DataError, atomic_write, load_images
 from .evaluate import INCEPTION_FILE, METRICS, EvaluationError, evaluate, format_table, to_uint8
 from .train import TrainingError, train
 
@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_sampler_args(e)
     e.add_argument("--data", required=True, help="the real images: kaggle, synthetic, a folder, or an .npz")
     e.add_argument("--n", type=int, default=1000, help="images to generate")
-    e.add_argument("--metrics", default="swd,memorisation", help=f"comma-separated, from {','.join(METRICS)}")
+    e.add_argument("--metrics", default="swd,colour,memorisation", help=f"comma-separated, from {','.join(METRICS)}")
+    e.add_argument("--split", default="held-out", choices=PARTS, help="which images of --data to compare with: those the run held out from training (default), its training part, or all")
     e.add_argument("--inception-weights", default=None, metavar="FILE", help=f"local {INCEPTION_FILE} for FID")
     e.add_argument("--json", default=None, metavar="FILE", help="where to write the results (default: next to the checkpoint)")
     add_data_args(e)
@@ -139,7 +140,7 @@ def evaluate_command(args):
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
     json_out = args.json and output_path(args.json, "--json", (args.ckpt,), (".json",))
     res = evaluate(args.ckpt, args.data, args.n, args.sampler, args.steps, args.eta, not args.raw, args.seed, metrics,
-                   inception=args.inception_weights, cache_dir=args.cache_dir, n_synthetic=args.n_synthetic)
+                   inception=args.inception_weights, cache_dir=args.cache_dir, n_synthetic=args.n_synthetic, split=args.split)
     print(format_table([{"metric": k, "value": v} for k, v in res.items()], ["metric", "value"]))
     out = json_out or Path(args.ckpt).with_name(f"evaluate-{res['sampler']}{res['steps']}-n{args.n}.json")
     atomic_write(out, lambda f: f.write(json.dumps(res, indent=2).encode()))

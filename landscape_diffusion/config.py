@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from .data import kaggle_working
+from .data import HOLDOUT_EVERY, kaggle_working
 
 # %% ../nbs/05_config.ipynb #d0aa9247
 @dataclass
@@ -23,6 +23,7 @@ class Config:
     size:int = 32 # image side in pixels
     n_synthetic:int = 2048 # images in the synthetic set
     cache_dir:str = None # where decoded images are cached (None: the default cache)
+    holdout_every:int = HOLDOUT_EVERY # every Nth real image is held out for evaluation, never trained on (0: train on all)
     # model
     widths:tuple = (64, 128, 256, 256) # UNet channels per resolution
     bottleneck:int = 512 # UNet bottleneck channels
@@ -93,7 +94,7 @@ def validate(cfg:Config) -> Config:
     for name in ("lr", "weight_decay", "grad_clip", "ema_decay", "beta_start", "beta_end"):
         if not math.isfinite(getattr(cfg, name)): raise ConfigError(f"{name} must be a finite number; got {getattr(cfg, name)}")
     if cfg.lr <= 0: raise ConfigError(f"lr must be positive; got {cfg.lr}")
-    for name in ("weight_decay", "grad_clip", "warmup_steps", "seed"):
+    for name in ("weight_decay", "grad_clip", "warmup_steps", "seed", "holdout_every"):
         if getattr(cfg, name) < 0: raise ConfigError(f"{name} cannot be negative; got {getattr(cfg, name)}")
     if not 0 <= cfg.ema_decay < 1: raise ConfigError(f"ema_decay must be in [0, 1); got {cfg.ema_decay}")
     if not 0 < cfg.beta_start < cfg.beta_end < 1: raise ConfigError(f"the betas need 0 < beta_start < beta_end < 1; got {cfg.beta_start} and {cfg.beta_end}")

@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'MAX_PIXELS', 'CACHE_FORMAT', 'KAGGLE_ROOT', 'PALETTES', 'KAGGLE_DATASET', 'KAGGLE_VERSION',
-           'DataError', 'to_rgb', 'Decoded', 'decode_image', 'list_images', 'Decoding', 'decode_files',
-           'kaggle_working', 'default_cache_dir', 'cache_key', 'atomic_write', 'save_decoding', 'load_npz_images',
-           'load_decoding', 'DataSummary', 'load_folder', 'synthetic_landscapes', 'kaggle_credentials_hint',
-           'download_kaggle', 'load_images', 'epoch_batches']
+           'HOLDOUT_EVERY', 'PARTS', 'DataError', 'to_rgb', 'Decoded', 'decode_image', 'list_images', 'Decoding',
+           'decode_files', 'kaggle_working', 'default_cache_dir', 'cache_key', 'atomic_write', 'save_decoding',
+           'load_npz_images', 'load_decoding', 'DataSummary', 'load_folder', 'synthetic_landscapes',
+           'kaggle_credentials_hint', 'download_kaggle', 'load_images', 'holdout_part', 'load_part', 'epoch_batches']
 
 # %% ../nbs/02_data.ipynb #1d1a5f23
 import hashlib
@@ -175,12 +175,14 @@ class DataSummary:
     cache_path:Path = None # the cache file, if any
     from_cache:bool = False # loaded from the cache rather than decoded
     seconds:float = 0.0 # time the load took
+    held_out:int = 0 # images kept out of training for evaluation
 
     def __str__(self):
         how = "loaded from cache" if self.from_cache else "built"
         lines = [f"data: {self.source}",
                  f"  images used: {self.n_images:,} at {self.size}x{self.size} ({self.upscaled} upscaled from smaller originals)",
                  f"  skipped: {len(self.skipped)}"]
+        if self.held_out: lines.insert(2, f"  held out for evaluation, never trained on: {self.held_out:,}")
         lines += [f"    {f}: {why}" for f, why in self.skipped[:20]]
         if len(self.skipped) > 20: lines.append(f"    ... and {len(self.skipped) - 20} more")
         lines.append(f"  cache: {self.cache_path or 'none'} ({how} in {self.seconds:.2f} s)")
@@ -247,12 +249,8 @@ def _landscape(rng:np.random.Generator, size:int) -> np.ndarray:
     img = np.where(below[..., None], ground, img)
     return img.clip(0, 255).reshape(size, 2, size, 2, 3).mean((1, 3)).round().astype(np.uint8)
 
-def synthetic_landscapes(
-    n:int=2048, # number of images
-    size:int=32, # image side
-    seed:int=0, # the same seed gives the same images
-) -> torch.Tensor: # (n, 3, size, size) uint8
-    "Procedural landscape thumbnails: sky, sun or moon, mountain ridges, water or grass."
+def synthetic_landscapes(n:int=2048, size:int=32, seed:int=0) -> torch.Tensor: # (n, 3, size, size) uint8
+    "`n` procedural landscape thumbnails (sky, sun or moon, mountain ridges, water or grass); the same seed gives the same images."
     rng = np.random.default_rng(seed)
     return torch.from_numpy(np.stack([_landscape(rng, size) for _ in range(n)])).permute(0, 3, 1, 2).contiguous()
 
@@ -308,6 +306,31 @@ def load_images(
         if images.shape[-1] != size: raise DataError(f"{path} holds {images.shape[-1]}x{images.shape[-1]} images but size {size} was asked for: use size {images.shape[-1]}")
         return images, DataSummary(str(path), len(images), size, cache_path=path, from_cache=True, seconds=time.perf_counter() - start)
     return load_folder(path, size, cache_dir, progress)
+
+# %% ../nbs/02_data.ipynb #010386f1
+HOLDOUT_EVERY = 10  # every 10th real image is kept out of training, for evaluation
+PARTS = ("train", "held-out", "all")
+
+def holdout_part(images:torch.Tensor, part:str, every:int=HOLDOUT_EVERY) -> torch.Tensor:
+    "The `part` of a real image set: 'held-out' is every `every`-th image (indices every-1, 2*every-1, ...), 'train' the rest, 'all' everything."
+    if part not in PARTS: raise DataError(f"the part of a dataset must be one of {', '.join(PARTS)}; got {part!r}")
+    held = torch.zeros(len(images), dtype=torch.bool)
+    if every: held[every - 1::every] = True
+    if part != "held-out": return images if part == "all" else images[~held]
+    if not held.any():
+        why = "the run trained on every image (holdout_every 0)" if not every else f"it has only {len(images)} images, fewer than {every}"
+        raise DataError(f"nothing of this dataset is held out: {why}. Evaluate against --split all (images seen in training) or another dataset")
+    return images[held]
+
+def load_part(source:str, part:str="train", size:int=32, cache_dir=None, n_synthetic:int=2048, seed:int=0,
+              holdout_every:int=HOLDOUT_EVERY, download:Callable=None, progress:bool=False): # (images, DataSummary)
+    "`load_images`, then one part: real images split by index (every `holdout_every`-th held out), synthetic sets by seed (held out: the next)."
+    if source == "synthetic": return load_images(source, size, cache_dir, n_synthetic, seed + (part == "held-out"), download, progress)
+    images, summary = load_images(source, size, cache_dir, n_synthetic, seed, download, progress)
+    kept = holdout_part(images, part, holdout_every)
+    if part == "held-out": summary.source += f" (held-out part: every {holdout_every}th image)"
+    summary.n_images, summary.held_out = len(kept), len(images) - len(kept) if part == "train" else 0
+    return kept, summary
 
 # %% ../nbs/02_data.ipynb #28050507
 def epoch_batches(

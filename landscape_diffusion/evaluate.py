@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['INCEPTION_FILE', 'INCEPTION_URL', 'INCEPTION_SHA256_PREFIX', 'REAL_STATES', 'METRICS', 'EvaluationError', 'to_uint8',
            'laplacian_pyramid', 'sliced_wasserstein', 'swd', 'sky_ground_gap', 'top_brighter', 'pixel_noise',
-           'sha256_of', 'verified_weights', 'inception_weights', 'images_key', 'fid', 'memorisation',
-           'show_closest_pairs', 'check_metrics', 'evaluate_images', 'evaluate', 'format_table']
+           'saturation', 'colour', 'sha256_of', 'verified_weights', 'inception_weights', 'images_key', 'fid',
+           'memorisation', 'show_closest_pairs', 'check_metrics', 'evaluate_images', 'evaluate', 'format_table']
 
 # %% ../nbs/04_evaluate.ipynb #99bdffbd
 import hashlib
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import model_from_checkpoint, sample_images, sampler_settings
-from .data import atomic_write, default_cache_dir, load_images
+from .data import atomic_write, default_cache_dir, load_part
 from .diffusion import show_images
 
 # %% ../nbs/04_evaluate.ipynb #18a783d6
@@ -109,6 +109,26 @@ def pixel_noise(images:torch.Tensor) -> float:
     "Mean absolute difference between neighbouring pixels, images in [-1, 1]: speckle left in samples raises it."
     x = images.float()
     return ((x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., 1:] - x[..., :-1]).abs().mean()).item()
+
+# %% ../nbs/04_evaluate.ipynb #ca4a4b21
+def saturation(images:torch.Tensor) -> torch.Tensor:
+    "HSV saturation of every pixel of uint8 images, (N, S, S) in [0, 1]."
+    x = images.float()
+    top, bottom = x.max(1).values, x.min(1).values
+    return torch.where(top > 0, (top - bottom) / top.clamp_min(1), torch.zeros_like(top))
+
+def colour(generated:torch.Tensor, real:torch.Tensor, quantiles:int=1000) -> dict:
+    "Colour statistics of uint8 generated images against real ones, and their relative errors."
+    stats = lambda x: ((x.float() / 255).mean((0, 2, 3)), (x.float() / 255).std((0, 2, 3)), saturation(x).flatten())
+    (g_mean, g_std, g_sat), (r_mean, r_std, r_sat) = stats(generated), stats(real)
+    q = torch.linspace(0, 1, quantiles)
+    rounded = lambda t: [round(v, 4) for v in t.tolist()]
+    return dict(colour_mean=rounded(g_mean), real_colour_mean=rounded(r_mean), colour_std=rounded(g_std), real_colour_std=rounded(r_std),
+                colour_mean_error=((g_mean - r_mean).abs() / r_mean).max().item(),
+                colour_std_error=((g_std - r_std).abs() / r_std).max().item(),
+                saturation=g_sat.mean().item(), real_saturation=r_sat.mean().item(),
+                saturation_error=(g_sat.mean() / r_sat.mean() - 1).item(),
+                saturation_w1=(torch.quantile(g_sat, q) - torch.quantile(r_sat, q)).abs().mean().item())
 
 # %% ../nbs/04_evaluate.ipynb #03575323
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
@@ -231,14 +251,14 @@ def show_closest_pairs(generated:torch.Tensor, train:torch.Tensor, result:dict, 
     return show_images(pairs, nrow=k, title=f"closest samples (top) and their nearest training images; ratios {ratios}", scale=1.2)
 
 # %% ../nbs/04_evaluate.ipynb #2aad0880
-METRICS = ("swd", "fid", "memorisation")
+METRICS = ("swd", "colour", "fid", "memorisation")
 
 def check_metrics(metrics):
     "Raise a clear error for metric names we do not compute."
     unknown = set(metrics) - set(METRICS)
     if unknown: raise EvaluationError(f"unknown metrics {sorted(unknown)}: choose from {', '.join(METRICS)}")
 
-def evaluate_images(generated:torch.Tensor, real:torch.Tensor, metrics=("swd", "memorisation"), feature=None,
+def evaluate_images(generated:torch.Tensor, real:torch.Tensor, metrics=("swd", "colour", "memorisation"), feature=None,
                     inception=None, cache_dir=None) -> dict:
     "The chosen metrics for uint8 generated images against uint8 real ones."
     check_metrics(metrics)
@@ -247,6 +267,7 @@ def evaluate_images(generated:torch.Tensor, real:torch.Tensor, metrics=("swd", "
     out = {}
     if "swd" in metrics:
         t = time.perf_counter(); out.update(swd(generated, real)); out["swd_seconds"] = time.perf_counter() - t
+    if "colour" in metrics: out.update(colour(generated, real))
     if "memorisation" in metrics: out.update(memorisation(generated, real)["summary"])
     if "fid" in metrics:
         t = time.perf_counter()
@@ -255,17 +276,18 @@ def evaluate_images(generated:torch.Tensor, real:torch.Tensor, metrics=("swd", "
     return out
 
 def evaluate(ckpt, data:str, n:int=1000, sampler:str=None, steps:int=None, eta:float=None, ema:bool=True, seed:int=0,
-             metrics=("swd", "memorisation"), feature=None, inception=None, cache_dir=None, n_synthetic:int=None) -> dict:
-    "Sample `n` images from a checkpoint (by default as its run's grids were) and measure them against a dataset."
+             metrics=("swd", "colour", "memorisation"), feature=None, inception=None, cache_dir=None, n_synthetic:int=None,
+             split:str="held-out") -> dict:
+    "Sample `n` images from a checkpoint (by default as its run's grids were) and measure them against a part of a dataset (by default the images its run held out)."
     check_metrics(metrics)
     _, _, cfg = model_from_checkpoint(ckpt)
     sampler, steps, eta = sampler_settings(cfg, sampler, steps, eta)
-    real, _ = load_images(data, cfg.size, cache_dir, n_synthetic or cfg.n_synthetic)
+    real, _ = load_part(data, split, cfg.size, cache_dir, n_synthetic or cfg.n_synthetic, cfg.seed, cfg.holdout_every)
     t = time.perf_counter()
     generated = to_uint8(sample_images(ckpt, n, sampler, steps, seed, eta, ema=ema))
     sample_seconds = time.perf_counter() - t
     result = evaluate_images(generated, real, metrics, feature, inception, cache_dir or default_cache_dir())
-    return dict(**result, n=n, n_real=len(real), sampler=sampler, steps=steps, eta=eta, ema=ema, checkpoint=str(ckpt),
+    return dict(**result, n=n, split=split, n_real=len(real), sampler=sampler, steps=steps, eta=eta, ema=ema, checkpoint=str(ckpt),
                 sample_seconds=sample_seconds)
 
 def format_table(rows:list, keys=None) -> str:

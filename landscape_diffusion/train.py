@@ -20,7 +20,7 @@ from torch.optim.swa_utils import AveragedModel
 from .checkpoint import (build_diffusion, build_model, config_from, load_checkpoint, load_weights,
                                             sample_grid, save_checkpoint, save_grid)
 from .config import Config, ConfigError, parse_duration, resume_config, validate
-from .data import epoch_batches, load_images
+from .data import epoch_batches, load_part
 from .device import autocast_for, compute_device, describe_device, pick_compile, pick_precision
 from .unet import n_params
 
@@ -122,7 +122,7 @@ class Trainer:
         if cfg.batch_size < self.world * cfg.grad_accum:
             raise ConfigError(f"batch_size ({cfg.batch_size}) is the global batch and must cover {self.world} processes x grad_accum {cfg.grad_accum}")
         with self.acc.main_process_first():  # one process decodes and caches, the others then load the cache
-            images, self.data_summary = load_images(cfg.data, cfg.size, cfg.cache_dir, cfg.n_synthetic, cfg.seed, download)
+            images, self.data_summary = load_part(cfg.data, "train", cfg.size, cfg.cache_dir, cfg.n_synthetic, cfg.seed, cfg.holdout_every, download)
         self.images = images.to(self.device)
         full, rest = divmod(len(images), cfg.batch_size)
         self.steps_per_epoch = full + (rest >= self.world * cfg.grad_accum)

@@ -74,3 +74,39 @@ def test_fid_never_unpickles_a_file_that_runs_code(checkpoint, tmp_path, planted
     assert not marker.exists(), "loading the weights ran the planted command"
     assert r.returncode == 1 and "refusing to load it" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_training_never_sees_the_held_out_photos_and_evaluate_scores_against_them(tmp_path):
+    "On real images (an .npz here) every 10th is held out: training uses the rest, `evaluate` compares with the held-out part by default."
+    import numpy as np
+    from landscape_diffusion.data import synthetic_landscapes
+    photos = tmp_path / "photos.npz"
+    np.savez(photos, images=synthetic_landscapes(50, 32, seed=7).numpy())
+    out = tmp_path / "run"
+    r = subprocess.run(CLI + ["train", "--preset", "tiny", "--data", str(photos), "--epochs", "1", "--out", str(out), "--progress", "lines"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "images used: 45 " in r.stdout and "held out for evaluation, never trained on: 5" in r.stdout, r.stdout
+    results = {}
+    for split in ("held-out", "train", "all"):
+        r = subprocess.run(CLI + ["evaluate", "--ckpt", str(out / "checkpoint.pt"), "--data", str(photos), "--n", "8", "--split", split,
+                                  "--json", str(tmp_path / f"{split}.json")], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        results[split] = json.loads((tmp_path / f"{split}.json").read_text())
+    assert [results[s]["n_real"] for s in ("held-out", "train", "all")] == [5, 45, 50]
+    assert results["held-out"]["split"] == "held-out" and 0 < results["held-out"]["saturation"] <= 1
+    assert {"colour_mean_error", "saturation_w1", "real_saturation"} <= set(results["held-out"])
+
+
+def test_a_run_that_trained_on_every_photo_is_not_scored_on_a_held_out_part_it_saw(checkpoint, tmp_path):
+    "Checkpoints written before the split existed trained on everything: evaluating them on 'held-out' photos would score training images."
+    state = torch.load(checkpoint, weights_only=True)
+    del state["config"]["holdout_every"]
+    old = tmp_path / "old.pt"
+    torch.save(state, old)
+    import numpy as np
+    from landscape_diffusion.data import synthetic_landscapes
+    np.savez(tmp_path / "photos.npz", images=synthetic_landscapes(30, 32, seed=7).numpy())
+    r = subprocess.run(CLI + ["evaluate", "--ckpt", str(old), "--data", str(tmp_path / "photos.npz"), "--n", "4"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0 and "the run trained on every image (holdout_every 0)" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]

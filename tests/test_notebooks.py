@@ -64,7 +64,7 @@ def test_notebook_runs_top_to_bottom_on_kaggle(path, tmp_path, monkeypatch):
         run = root / "working" / "runs" / "tiny"
         assert {"checkpoint.pt", "samples.png", "loss.png", "grids"} <= {p.name for p in run.iterdir()}
         text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-        assert "images used: 40" in text and "one process on the CPU" in text
+        assert "images used: 36 " in text and "held out for evaluation, never trained on: 4" in text and "one process on the CPU" in text
 
 
 def test_training_notebook_runs_in_a_clone_like_colab(tmp_path, monkeypatch):
