@@ -39,23 +39,19 @@ COLUMNS = ["recipe", "passes", "train_s", "swd_mean", "swd_32px", "swd_16px", "s
            "colour_mean_error", "colour_std_error", "memorisation_min_ratio"]
 
 
-def floor(data, n):
+def floor(held, train_part):
     "The metric between the held-out photos and as many training photos: what two sets of real photos score."
-    held, _ = load_part(data, "held-out")
-    train_part, _ = load_part(data, "train")
     pick = torch.randperm(len(train_part), generator=torch.Generator().manual_seed(0))[:len(held)]
-    return held, dict(recipe="(photos: training vs held-out)", passes=0, **evaluate_images(train_part[pick], held, METRICS[:2]))
+    return dict(recipe="(photos: training vs held-out)", passes=0, **evaluate_images(train_part[pick], held, METRICS[:2]))
 
 
-def run_recipe(name, data, milestones, n, held, out):
+def run_recipe(name, data, n_train, milestones, n, held, out):
     "Train one recipe through every milestone (resuming between them), scoring samples at each."
     change = dict(RECIPES[name])
-    preset = change.pop("preset", BASE["preset"])
     run = Path(tempfile.mkdtemp()) / name
+    cfg = get_config(change.pop("preset", BASE["preset"]), data=data, out=str(run), sample_every=10**6, **change)
     rows, trained_s = [], 0.0
     for passes in milestones:
-        cfg = get_config(preset, data=data, out=str(run), sample_every=10**6, **change)
-        n_train = len(load_part(data, "train")[0])
         epochs = max(1, round(passes / n_train))
         t = time.perf_counter()
         train(dataclasses.replace(cfg, epochs=epochs), resume=(run / "checkpoint.pt").exists(), progress="none")
@@ -91,9 +87,10 @@ def main():
     args = ap.parse_args()
     out = ROOT / "benchmarks" / "results" / f"quality_per_pass_{cpu_capability() if not torch.cuda.is_available() else 'cuda'}"
     out.mkdir(parents=True, exist_ok=True)
-    held, floor_row = floor(args.data, args.n)
+    held, train_part = load_part(args.data, "held-out")[0], load_part(args.data, "train")[0]
+    floor_row = floor(held, train_part)
     print(format_table([floor_row], COLUMNS), flush=True)
-    rows = [row for name in args.recipes for row in run_recipe(name, args.data, sorted(args.milestones), args.n, held, out)]
+    rows = [row for name in args.recipes for row in run_recipe(name, args.data, len(train_part), sorted(args.milestones), args.n, held, out)]
     print(format_table([floor_row] + rows, COLUMNS))
     plot(rows, floor_row, out / "swd.png")
     (out / "quality_per_pass.json").write_text(json.dumps(dict(data=str(args.data), n=args.n, n_held_out=len(held), base=BASE, recipes=RECIPES,

@@ -328,7 +328,7 @@ def load_part(source:str, part:str="train", size:int=32, cache_dir=None, n_synth
     if source == "synthetic": return load_images(source, size, cache_dir, n_synthetic, seed + (part == "held-out"), download, progress)
     images, summary = load_images(source, size, cache_dir, n_synthetic, seed, download, progress)
     kept = holdout_part(images, part, holdout_every)
-    if part == "held-out": summary.source += f" (held-out part: every {holdout_every}th image)"
+    if part == "held-out": summary.source += f" (held-out part: 1 image in {holdout_every})"
     summary.n_images, summary.held_out = len(kept), len(images) - len(kept) if part == "train" else 0
     return kept, summary
 

@@ -1,7 +1,6 @@
 "The main job as README gives it: the cpu-demo preset's default run (two minutes on two cores) learns sky above ground, without speckle."
 import subprocess
 import sys
-import tempfile
 import time
 
 from landscape_diffusion.checkpoint import sample_images
@@ -11,11 +10,11 @@ from landscape_diffusion.evaluate import pixel_noise, sky_ground_gap, top_bright
 from landscape_diffusion.train import Trainer
 
 
-def demo_time_budget(factor=8, floor=600):
+def demo_time_budget(probe_dir, factor=8, floor=600):
     """Seconds the demo may take here: `factor` times what this machine's speed predicts, at least `floor`.
     The speed is measured on the preset's own training step, so a slow CPU gets a longer budget and only a hang
     (or a real slowdown of the step against the rest of the run) times out."""
-    cfg = get_config("cpu-demo", n_synthetic=64, out=tempfile.mkdtemp())
+    cfg = get_config("cpu-demo", n_synthetic=64, out=str(probe_dir))
     trainer = Trainer(cfg, progress="none")
     x = trainer.images[:cfg.batch_size].float() / 127.5 - 1
     trainer.train_step(x)
@@ -30,7 +29,7 @@ def test_cpu_demo_default_run_shows_sky_above_ground(tmp_path):
     out = tmp_path / "cpu-demo"
     r = subprocess.run([sys.executable, "-m", "landscape_diffusion", "train",
                         "--preset", "cpu-demo", "--data", "synthetic", "--out", str(out), "--progress", "lines"],
-                       capture_output=True, text=True, timeout=demo_time_budget())
+                       capture_output=True, text=True, timeout=demo_time_budget(tmp_path / "probe"))
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert (out / "samples.png").exists() and (out / "loss.png").exists()
     data = synthetic_landscapes(256, 32).float() / 127.5 - 1

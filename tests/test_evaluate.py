@@ -4,10 +4,12 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
 from landscape_diffusion.config import get_config
+from landscape_diffusion.data import synthetic_landscapes
 from landscape_diffusion.train import train
 
 CLI = [sys.executable, "-m", "landscape_diffusion"]
@@ -44,7 +46,6 @@ def test_evaluate_errors_are_one_clear_line(checkpoint, args, message):
 def test_closest_pairs_figure_from_the_library():
     import matplotlib
     matplotlib.use("Agg")
-    from landscape_diffusion.data import synthetic_landscapes
     from landscape_diffusion.evaluate import memorisation, show_closest_pairs
     train_set = synthetic_landscapes(50, 32, seed=1)
     generated = torch.cat([synthetic_landscapes(5, 32, seed=2), train_set[:1]])
@@ -78,8 +79,6 @@ def test_fid_never_unpickles_a_file_that_runs_code(checkpoint, tmp_path, planted
 
 def test_training_never_sees_the_held_out_photos_and_evaluate_scores_against_them(tmp_path):
     "On real images (an .npz here) every 10th is held out: training uses the rest, `evaluate` compares with the held-out part by default."
-    import numpy as np
-    from landscape_diffusion.data import synthetic_landscapes
     photos = tmp_path / "photos.npz"
     np.savez(photos, images=synthetic_landscapes(50, 32, seed=7).numpy())
     out = tmp_path / "run"
@@ -104,8 +103,6 @@ def test_a_run_that_trained_on_every_photo_is_not_scored_on_a_held_out_part_it_s
     del state["config"]["holdout_every"]
     old = tmp_path / "old.pt"
     torch.save(state, old)
-    import numpy as np
-    from landscape_diffusion.data import synthetic_landscapes
     np.savez(tmp_path / "photos.npz", images=synthetic_landscapes(30, 32, seed=7).numpy())
     r = subprocess.run(CLI + ["evaluate", "--ckpt", str(old), "--data", str(tmp_path / "photos.npz"), "--n", "4"],
                        capture_output=True, text=True, timeout=600)
