@@ -24,7 +24,7 @@ def capability(env):
 def checks(ckpt):
     "The demo test's measurements of 64 samples drawn as the preset's grids are."
     from landscape_diffusion.checkpoint import sample_images
-    from landscape_diffusion.data import synthetic_landscapes
+    from landscape_diffusion.synthetic import synthetic_landscapes
     from landscape_diffusion.evaluate import pixel_noise, sky_ground_gap, top_brighter
     data = synthetic_landscapes(256, 32).float() / 127.5 - 1
     samples = sample_images(ckpt, n=64, sampler="ddim", steps=50, eta=1.0, seed=0)

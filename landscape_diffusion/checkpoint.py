@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'BEFORE_FIELD', 'GRID_SEED', 'CheckpointError', 'save_checkpoint', 'load_checkpoint',
            'config_from', 'build_model', 'build_diffusion', 'load_weights', 'ema_weights', 'model_from_checkpoint',
-           'sample_grid', 'save_grid', 'grid_table', 'sampler_settings', 'sample_images']
+           'sample_grid', 'save_grid', 'grid_table', 'sampler_settings', 'sample_images', 'export_weights']
 
 # %% ../nbs/07_checkpoint.ipynb #2916ff0b
 import math
@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
-from .config import Config
+from .config import Config, ConfigError
 from .data import atomic_write
 from .device import autocast_for, compute_device
 from .diffusion import Diffusion
@@ -56,8 +56,8 @@ def build_model(cfg:Config) -> UNet:
     return UNet(widths=tuple(cfg.widths), bottleneck=cfg.bottleneck, attn_at=tuple(cfg.attn_at), groups=cfg.groups)
 
 def build_diffusion(cfg:Config) -> Diffusion:
-    "The noise schedule a config describes."
-    return Diffusion(cfg.steps, cfg.beta_start, cfg.beta_end, cfg.schedule)
+    "The noise schedule, the model's target and the loss weighting a config describes."
+    return Diffusion(cfg.steps, cfg.beta_start, cfg.beta_end, cfg.schedule, cfg.prediction, cfg.min_snr_gamma)
 
 def load_weights(model:torch.nn.Module, weights:dict, source="checkpoint"):
     "Load weights, turning an architecture mismatch into a `CheckpointError` that says so."
@@ -78,6 +78,9 @@ def model_from_checkpoint(path, ema:bool=True, device="cpu"): # (model, diffusio
     model = build_model(cfg)
     use_ema = ema and state.get("ema") is not None
     load_weights(model, ema_weights(state["ema"]) if use_ema else state["model"], path)
+    if not all(p.isfinite().all() for p in model.parameters()):
+        raise CheckpointError(f"{path} holds weights that are not finite numbers (NaN or inf): the file is damaged or its run diverged; "
+                              "use an earlier checkpoint")
     return model.to(device).eval(), build_diffusion(cfg), cfg
 
 # %% ../nbs/07_checkpoint.ipynb #80bb0436
@@ -110,13 +113,16 @@ def grid_table(out, every:int=1, ncols:int=5):
 
 # %% ../nbs/07_checkpoint.ipynb #a2ebdadb
 def sampler_settings(cfg:Config, sampler:str=None, steps:int=None, eta:float=None) -> tuple: # (sampler, steps, eta)
-    "What was asked for; the rest as the run's grids had it (or, for another sampler, that sampler's defaults)."
+    "What was asked for (checked); the rest as the run's grids had it (or, for another sampler, that sampler's defaults)."
+    if steps is not None and not 1 <= steps <= cfg.steps: raise ConfigError(f"sampler steps must be between 1 and {cfg.steps} (the run's diffusion steps); got {steps}")
+    if eta is not None and not 0 <= eta < math.inf: raise ConfigError(f"eta must be a number >= 0 (0: deterministic DDIM, 1: DDPM's fresh noise); got {eta}")
     if sampler not in (None, cfg.sampler): return sampler, steps, eta
     return cfg.sampler, cfg.sample_steps if steps is None else steps, cfg.sample_eta if eta is None else eta
 
 def sample_images(ckpt, n:int=64, sampler:str=None, steps:int=None, seed:int=0, eta:float=None, ema:bool=True,
                   batch_size:int=256) -> torch.Tensor:
     "Sample `n` images in [-1, 1] from a checkpoint, `batch_size` at a time, on the best device."
+    if n < 1: raise ConfigError(f"the number of images must be at least 1; got {n}")
     device = compute_device()
     model, diffusion, cfg = model_from_checkpoint(ckpt, ema=ema, device=device)
     sampler, steps, eta = sampler_settings(cfg, sampler, steps, eta)
@@ -125,4 +131,16 @@ def sample_images(ckpt, n:int=64, sampler:str=None, steps:int=None, seed:int=0, 
     with autocast_for(device, "fp32" if cfg.precision == "fp32" else "auto"):
         for i in range(0, n, batch_size):
             chunks.append(diffusion.sample(model, min(batch_size, n - i), cfg.size, sampler, steps, eta, generator=g, device=device).cpu())
-    return torch.cat(chunks)
+    images = torch.cat(chunks)
+    if not images.isfinite().all(): raise CheckpointError(f"sampling {ckpt} gave non-finite pixels (NaN or inf): its weights are damaged")
+    return images
+
+# %% ../nbs/07_checkpoint.ipynb #a9f2b2b9
+def export_weights(ckpt, out, ema:bool=True) -> Path:
+    "Write a checkpoint's EMA (or raw) weights in half precision with its config and step: a small file to sample from."
+    state = load_checkpoint(ckpt)
+    weights = ema_weights(state["ema"]) if ema and state.get("ema") is not None else state["model"]
+    half = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+    kept = {k: state[k] for k in ("config", "epoch", "step") if k in state}
+    save_checkpoint(out, {**kept, "model": half, "ema": None})
+    return Path(out)

@@ -34,6 +34,8 @@ class Config:
     schedule:str = "linear" # "linear" or "cosine"
     beta_start:float = 1e-4 # first beta of the linear schedule
     beta_end:float = 0.02 # last beta of the linear schedule
+    prediction:str = "eps" # what the UNet predicts: "eps" (the noise) or "v" (the velocity, kinder to colours)
+    min_snr_gamma:float = 0.0 # Min-SNR-gamma loss weighting (5 in Hang et al.; 0: off)
     # optimisation
     epochs:int = 500 # passes over the data
     time_limit:str = None # stop cleanly after the step that crosses this much training time ("90m", "11h30m"; None: no limit)
@@ -41,6 +43,7 @@ class Config:
     lr:float = 3e-4 # AdamW learning rate
     weight_decay:float = 0.01 # AdamW weight decay
     warmup_steps:int = 0 # linear learning-rate warm-up
+    lr_decay:str = "none" # "none" or "cosine" (to zero at the last epoch's last step)
     grad_clip:float = 0.0 # max gradient norm (0: off)
     grad_accum:int = 1 # micro-batches per step on each process (the global batch is split over processes, then these)
     ema_decay:float = 0.0 # EMA decay of the weights (0: no EMA)
@@ -73,7 +76,7 @@ PRESETS = {
 class ConfigError(ValueError):
     "An impossible training setting; the message names the field and what it accepts."
 
-CHOICES = dict(schedule=("linear", "cosine"), precision=("auto", "fp32", "bf16", "fp16"),
+CHOICES = dict(schedule=("linear", "cosine"), prediction=("eps", "v"), lr_decay=("none", "cosine"), precision=("auto", "fp32", "bf16", "fp16"),
                compile=("auto", "on", "off"), sampler=("ddim", "ddpm"))
 MAX_SIZE = 512  # image side; the default UNet at 512x512 already needs tens of GB for a batch
 POSITIVE = ("size", "n_synthetic", "bottleneck", "groups", "steps", "epochs", "batch_size", "grad_accum", "sample_every", "sample_n", "sample_steps", "log_every")
@@ -91,10 +94,10 @@ def validate(cfg:Config) -> Config:
         if getattr(cfg, name) not in allowed: raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {getattr(cfg, name)!r}")
     for name in POSITIVE:
         if getattr(cfg, name) < 1: raise ConfigError(f"{name} must be a positive whole number; got {getattr(cfg, name)}")
-    for name in ("lr", "weight_decay", "grad_clip", "ema_decay", "beta_start", "beta_end"):
+    for name in ("lr", "weight_decay", "grad_clip", "ema_decay", "beta_start", "beta_end", "min_snr_gamma"):
         if not math.isfinite(getattr(cfg, name)): raise ConfigError(f"{name} must be a finite number; got {getattr(cfg, name)}")
     if cfg.lr <= 0: raise ConfigError(f"lr must be positive; got {cfg.lr}")
-    for name in ("weight_decay", "grad_clip", "warmup_steps", "seed", "holdout_every"):
+    for name in ("weight_decay", "grad_clip", "warmup_steps", "seed", "holdout_every", "min_snr_gamma"):
         if getattr(cfg, name) < 0: raise ConfigError(f"{name} cannot be negative; got {getattr(cfg, name)}")
     if not 0 <= cfg.ema_decay < 1: raise ConfigError(f"ema_decay must be in [0, 1); got {cfg.ema_decay}")
     if not 0 < cfg.beta_start < cfg.beta_end < 1: raise ConfigError(f"the betas need 0 < beta_start < beta_end < 1; got {cfg.beta_start} and {cfg.beta_end}")
@@ -125,7 +128,7 @@ def get_config(preset:str="fast", **overrides) -> Config:
     return validate(cfg if cfg.out else replace(cfg, out=default_out(preset)))
 
 # %% ../nbs/05_config.ipynb #f46bb13c
-RESUMABLE = ("epochs", "time_limit", "lr", "weight_decay", "warmup_steps", "grad_clip", "grad_accum", "precision", "compile", "log_every",
+RESUMABLE = ("epochs", "time_limit", "lr", "weight_decay", "warmup_steps", "lr_decay", "grad_clip", "grad_accum", "precision", "compile", "log_every",
              "sample_every", "sample_n", "sampler", "sample_steps", "sample_eta", "cache_dir", "out")
 
 def resume_config(stored:Config, asked:Config) -> Config:

@@ -76,8 +76,11 @@ class Diffusion:
                  beta_start:float=1e-4, # first beta of the linear schedule
                  beta_end:float=0.02, # last beta of the linear schedule
                  schedule:str="linear", # "linear" or "cosine"
+                 prediction:str="eps", # what the model outputs: "eps" (the noise, Ho et al.) or "v" (the velocity, Salimans & Ho)
+                 min_snr_gamma:float=0.0, # Min-SNR loss weighting (Hang et al. use 5; 0: every step weighs the same)
                 ):
-        self.steps = steps
+        if prediction not in ("eps", "v"): raise ValueError(f"unknown prediction {prediction!r}: use 'eps' or 'v'")
+        self.steps, self.prediction, self.min_snr_gamma = steps, prediction, min_snr_gamma
         self.betas = beta_schedule(steps, beta_start, beta_end, schedule)
         self.alpha_bar = torch.cumprod(1 - self.betas, dim=0)
         self._alpha_bar_on = {}
@@ -112,22 +115,39 @@ class Diffusion:
         gen_device = generator.device if generator is not None else device
         return torch.randint(0, self.steps, (n,), generator=generator, device=gen_device).to(device)
 
+    def target(self, x0, noise, ab):
+        "What the model learns to output at alpha-bar `ab`: the noise, or the velocity sqrt(ab) eps - sqrt(1-ab) x0."
+        return noise if self.prediction == "eps" else ab.sqrt() * noise - (1 - ab).sqrt() * x0
+
+    def eps_from(self, out, x_t, ab):
+        "The noise a model output implies (for v: sqrt(1-ab) x_t + sqrt(ab) v)."
+        return out if self.prediction == "eps" else (1 - ab).sqrt() * x_t + ab.sqrt() * out
+
+    def loss_weight(self, ab):
+        "Min-SNR-gamma's weight per step: min(SNR, gamma) / SNR for eps, / (SNR + 1) for v."
+        snr = ab / (1 - ab)
+        return snr.clamp(max=self.min_snr_gamma) / (snr + (self.prediction == "v"))
+
     def loss(self,
-             model:Callable, # eps_model(x_t, t)
+             model:Callable, # the model, model(x_t, t)
              x0:torch.Tensor, # clean images in [-1, 1]
              generator:torch.Generator=None, # random source for t and the noise
              t:torch.Tensor=None, # the steps (drawn when None)
              noise:torch.Tensor=None, # the noise (drawn when None)
              reduction:str="mean", # "mean" or "sum" over all pixels
             ) -> torch.Tensor: # scalar MSE, on x0's device
-        "Ho et al.'s simple loss: MSE between the true and the predicted noise at a uniform random step."
+        "Ho et al.'s simple loss: MSE between the model's output and its target (the noise, or v) at a uniform random step."
         if t is None: t = self.draw_t(len(x0), generator, x0.device)
         x_t, noise = self.noise_images(x0, t, noise, generator)
-        return F.mse_loss(model(x_t, t).float(), noise, reduction=reduction)
+        ab = self.alpha_bar_on(x0.device)[t].view(-1, 1, 1, 1)
+        out, target = model(x_t, t).float(), self.target(x0, noise, ab)
+        if not self.min_snr_gamma: return F.mse_loss(out, target, reduction=reduction)
+        err = self.loss_weight(ab) * (out - target) ** 2
+        return err.mean() if reduction == "mean" else err.sum()
 
     @torch.inference_mode()
     def sample(self,
-               model:Callable, # eps_model(x_t, t)
+               model:Callable, # the model, model(x_t, t), predicting what `prediction` says
                n:int=16, # number of images
                size:int=32, # image side in pixels
                sampler:str="ddpm", # "ddpm" (stochastic, all steps) or "ddim" (deterministic, few steps)
@@ -154,7 +174,7 @@ class Diffusion:
         x = x_T.to(device).float() if x_T is not None else _randn((n, channels, size, size), generator, device)
         for i in range(len(ts)):
             noise = _randn(x.shape, generator, device) if eta > 0 else None
-            eps = model(x, t_batch[i]).float()
+            eps = self.eps_from(model(x, t_batch[i]).float(), x, ab_t[i])
             x = reverse_step(x, eps, ab_t[i], ab_prev[i], sigmas[i], noise, clip)
         return x.clamp(-1, 1) if clip else x
 

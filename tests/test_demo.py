@@ -5,7 +5,7 @@ import time
 
 from landscape_diffusion.checkpoint import sample_images
 from landscape_diffusion.config import get_config
-from landscape_diffusion.data import synthetic_landscapes
+from landscape_diffusion.synthetic import synthetic_landscapes
 from landscape_diffusion.evaluate import pixel_noise, sky_ground_gap, top_brighter
 from landscape_diffusion.train import Trainer
 

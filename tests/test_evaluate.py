@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from landscape_diffusion.config import get_config
-from landscape_diffusion.data import synthetic_landscapes
+from landscape_diffusion.synthetic import synthetic_landscapes
 from landscape_diffusion.train import train
 
 CLI = [sys.executable, "-m", "landscape_diffusion"]
