@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'MAX_PIXELS', 'CACHE_FORMAT', 'KAGGLE_ROOT', 'KAGGLE_DATASET', 'KAGGLE_VERSION', 'KAGGLE_TIMEOUT',
            'HOLDOUT_EVERY', 'PARTS', 'DataError', 'to_rgb', 'Decoded', 'decode_image', 'list_images', 'Decoding',
-           'decode_files', 'kaggle_working', 'default_cache_dir', 'cache_key', 'atomic_write', 'save_decoding',
-           'load_npz_images', 'load_decoding', 'DataSummary', 'load_folder', 'kaggle_credentials_hint',
-           'download_kaggle', 'load_images', 'holdout_part', 'load_part', 'epoch_batches']
+           'decode_files', 'kaggle_working', 'default_cache_dir', 'cache_key', 'atomic_write',
+           'remove_stale_temporaries', 'save_decoding', 'load_npz_images', 'load_decoding', 'DataSummary',
+           'load_folder', 'kaggle_credentials_hint', 'download_kaggle', 'load_images', 'holdout_part', 'load_part',
+           'epoch_batches']
 
 # %% ../nbs/02_data.ipynb #1d1a5f23
 import hashlib
@@ -147,6 +148,18 @@ def atomic_write(path:Path, write:Callable):
         os.replace(tmp, path)
     finally: tmp.unlink(missing_ok=True)
 
+def _alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass  # another user's process
+    return True
+
+def remove_stale_temporaries(folder:Path):
+    "Delete what `atomic_write`s of processes that no longer run left behind (killed mid-write), anywhere below `folder`."
+    for tmp in Path(folder).rglob(".*.*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not _alive(int(pid)): tmp.unlink(missing_ok=True)
+
 def save_decoding(path:Path, dec:Decoding):
     "Cache a decoding as an uncompressed .npz, atomically."
     paths, reasons = zip(*dec.skipped) if dec.skipped else ((), ())
@@ -171,6 +184,10 @@ def load_decoding(path:Path) -> Decoding:
         return Decoding(torch.from_numpy(z["images"]), skipped, int(z["upscaled"]))
 
 # %% ../nbs/02_data.ipynb #61125bd4
+def _printable(text) -> str:
+    "`text` with control characters escaped: a file name with a newline cannot forge a line of the summary."
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], str(text))
+
 @dataclass
 class DataSummary:
     "What a data load used, skipped and cached."
@@ -190,7 +207,7 @@ class DataSummary:
                  f"  images used: {self.n_images:,} at {self.size}x{self.size} ({self.upscaled} upscaled from smaller originals)",
                  f"  skipped: {len(self.skipped)}"]
         if self.held_out: lines.insert(2, f"  held out for evaluation, never trained on: {self.held_out:,}")
-        lines += [f"    {f}: {why}" for f, why in self.skipped[:20]]
+        lines += [f"    {_printable(f)}: {_printable(why)}" for f, why in self.skipped[:20]]
         if len(self.skipped) > 20: lines.append(f"    ... and {len(self.skipped) - 20} more")
         lines.append(f"  cache: {self.cache_path or 'none'} ({how} in {self.seconds:.2f} s)")
         return "\n".join(lines)

@@ -20,7 +20,7 @@ from torch.optim.swa_utils import AveragedModel
 from .checkpoint import (build_diffusion, build_model, config_from, load_checkpoint, load_weights,
                                             sample_grid, save_checkpoint, save_grid)
 from .config import Config, ConfigError, parse_duration, resume_config, validate
-from .data import epoch_batches, load_part
+from .data import epoch_batches, load_part, remove_stale_temporaries
 from .device import autocast_for, compute_device, describe_device, pick_compile, pick_precision
 from .unet import n_params
 
@@ -77,8 +77,10 @@ class TrainingError(RuntimeError):
 
 def lock_folder(out:Path):
     "An open lock file that keeps other trainers out of `out` until it is closed (POSIX; elsewhere nothing is locked)."
-    out.mkdir(parents=True, exist_ok=True)
-    f = open(out / ".lock", "w")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        f = open(out / ".lock", "w")
+    except OSError as e: raise TrainingError(f"cannot write to the run folder {out} ({e.strerror or e}): choose a writable --out") from None
     try:
         import fcntl
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -94,6 +96,7 @@ def claim_run(out:Path, resume:bool, lock:bool=True): # (the checkpoint to conti
     if resume and not ckpt_path.exists():
         raise TrainingError(f"there is no run to resume in {out} (no checkpoint.pt): check --out, or leave out --resume to start a new run there")
     held = lock_folder(out) if lock else None
+    if held: remove_stale_temporaries(out)  # what writes killed mid-way left; this run holds the folder now
     state = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
     if state is not None and not resume:
         if held: held.close()
@@ -253,7 +256,7 @@ def _train_epoch(self, epoch:int, bar) -> float: # the epoch's mean loss, or Non
 
 Trainer.check_finite, Trainer.say, Trainer.train_epoch = _check_finite, _say, _train_epoch
 
-# %% ../nbs/03_train.ipynb #0559e9f2
+# %% ../nbs/03_train.ipynb #57d89330
 def _save_progress_pictures(self) -> Path:
     "Sample this epoch's grid and redraw the loss plot, both saved (and shown inline when asked)."
     with self.autocast(): images = sample_grid(self.sampling_model, self.diffusion, self.cfg, self.device)
@@ -268,6 +271,19 @@ def _save_progress_pictures(self) -> Path:
         display(IPImage(filename=str(grid)))
     return grid
 
+def _save_run(self, pictures:bool=True) -> Path: # the grid saved, or None
+    "Save the pictures (when `pictures`) and the checkpoint; a write that fails (disk full, read-only folder) is one clear error."
+    try:
+        grid = self.save_progress_pictures() if pictures else None
+        save_checkpoint(self.ckpt_path, self.state())
+        return grid
+    except OSError as e:
+        raise TrainingError(f"could not write to {self.out} after step {self.step} ({e.strerror or e}): free some space or make it "
+                            "writable, then --resume; a checkpoint is replaced only once its successor is whole, so the last one is intact") from None
+
+Trainer.save_progress_pictures, Trainer.save_run = _save_progress_pictures, _save_run
+
+# %% ../nbs/03_train.ipynb #0559e9f2
 def _fit(self) -> "Trainer":
     "Train until `cfg.epochs`, checkpointing every epoch; returns the trainer."
     from tqdm.auto import tqdm
@@ -291,8 +307,7 @@ def _fit(self) -> "Trainer":
             self.history["epoch_loss"].append(mean)
             grid = None
             if self.acc.is_main_process:
-                if self.epoch % cfg.sample_every == 0 or self.epoch == cfg.epochs: grid = self.save_progress_pictures()
-                save_checkpoint(self.ckpt_path, self.state())
+                grid = self.save_run(pictures=self.epoch % cfg.sample_every == 0 or self.epoch == cfg.epochs)
             self.acc.wait_for_everyone()
             rate = len(self.images) / (time.perf_counter() - t0)
             self.say(bar, f"epoch {self.epoch}/{cfg.epochs}: loss {mean:.4f}, {rate:,.0f} img/s incl. grid, checkpoint saved" + (f", grid {grid}" if grid else ""))
@@ -309,15 +324,13 @@ def train(cfg:Config, resume:bool=False, show:bool=False, progress:str="bar") ->
     "Train a model as `cfg` says (continuing the run in `cfg.out` when `resume`); returns the `Trainer`."
     return Trainer(cfg, resume=resume, show=show, progress=progress).fit()
 
-Trainer.save_progress_pictures, Trainer.fit = _save_progress_pictures, _fit
+Trainer.fit = _fit
 
 # %% ../nbs/03_train.ipynb #689f37f1
 def _stop_for_time(self, bar):
     "Save everything mid-epoch and say how to continue."
     self.stopped_early, self.stopped_after_s = True, time.monotonic() - self.started
-    if self.acc.is_main_process:
-        self.save_progress_pictures()
-        save_checkpoint(self.ckpt_path, self.state())
+    if self.acc.is_main_process: self.save_run()
     self.acc.wait_for_everyone()
     self.say(bar, f"stopped at the time limit ({self.cfg.time_limit}) after step {self.step}, {self.epoch_step} of "
                   f"{self.steps_per_epoch} steps into epoch {self.epoch + 1}; checkpoint saved. Continue with "

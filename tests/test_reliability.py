@@ -95,3 +95,109 @@ def test_avx2_only_cpu_is_seen_as_such_and_trains_in_float32():
     capability, precision, *_ = r.stdout.split()
     assert capability == "AVX2" and precision == "fp32", r.stdout
     assert "AVX2" in r.stdout.split(" ", 2)[2]
+
+
+def test_a_run_saved_inside_the_data_folder_does_not_become_training_data(tmp_path):
+    "Item 7: `cd photos && train --data .` used to train the next run on its own samples.png, loss.png and grids."
+    from landscape_diffusion.data import load_images
+    from landscape_diffusion.synthetic import synthetic_landscapes
+    photos = tmp_path / "photos"; photos.mkdir()
+    for i, img in enumerate(synthetic_landscapes(12, 32).permute(0, 2, 3, 1).numpy()): Image.fromarray(img).save(photos / f"{i}.png")
+    r = cli("train", "--preset", "tiny", "--data", photos, "--epochs", 1, "--out", photos / "runs" / "demo", "--cache-dir", tmp_path / "cache", "--progress", "none")
+    assert r.returncode == 0 and (photos / "runs" / "demo" / "samples.png").exists(), r.stderr
+    images, summary = load_images(str(photos), 32, cache_dir=tmp_path / "cache")
+    assert len(images) == 12, summary
+
+
+def test_a_kaggle_download_that_never_answers_ends_in_one_line():
+    "Item 8: behind a network that accepts connections and never answers, the download used to wait forever."
+    from landscape_diffusion.data import DataError, download_kaggle
+    t0 = time.perf_counter()
+    with pytest.raises(DataError, match="no answer after 0.5 s.*--data synthetic"):
+        download_kaggle(download=lambda handle: time.sleep(600), kaggle_root="/nonexistent", timeout=0.5)
+    assert time.perf_counter() - t0 < 5
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sample", "--steps", "0"], "sampler steps must be between 1 and 1000"),
+    (["sample", "--steps", "100000"], "sampler steps must be between 1 and 1000"),
+    (["sample", "--eta", "nan"], "eta must be a number >= 0"),
+    (["evaluate", "--data", "synthetic", "--n", "0"], "at least 1"),
+])
+def test_impossible_sampler_settings_are_one_line(run, tmp_path, args, message):
+    "Items 9 and 10: these gave tracebacks, or (eta nan) a black grid with exit 0."
+    r = cli(args[0], "--ckpt", run / "checkpoint.pt", *args[1:], *(["--out", tmp_path / "x.png"] if args[0] == "sample" else []))
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("text.npz", b"hello\n", "is not an .npz archive"),
+    ("empty.npz", None, "with N >= 1"),
+    ("UPPER.NPZ", "ok", None),
+])
+def test_npz_files_are_recognised_and_explained(tmp_path, name, content, message):
+    "Item 9: a text file named .npz was 'pickled data', 0 images ended in a NaN loss, UPPER.NPZ was 'not a folder'."
+    import numpy as np
+    path = tmp_path / name
+    if content is None: np.savez(path, images=np.zeros((0, 3, 32, 32), np.uint8))
+    elif content == "ok": np.savez(tmp_path / "x.npz", images=np.zeros((3, 3, 32, 32), np.uint8)); (tmp_path / "x.npz").rename(path)
+    else: path.write_bytes(content)
+    r = cli("data", path)
+    if message is None: assert r.returncode == 0 and "images used: 3" in r.stdout, r.stderr
+    else: assert r.returncode == 1 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_weights_that_are_not_finite_are_refused(run, tmp_path):
+    "Item 10: NaN weights sampled an all-black grid with exit 0."
+    import torch
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    for weights in (state["model"], state["ema"]): next(v for k, v in weights.items() if v.is_floating_point() and v.ndim > 1)[0] = float("nan")
+    torch.save(state, tmp_path / "nan.pt")
+    r = cli("sample", "--ckpt", tmp_path / "nan.pt", "--n", 2, "--out", tmp_path / "x.png")
+    assert r.returncode == 1 and "not finite numbers" in r.stderr and not (tmp_path / "x.png").exists(), r.stderr
+
+
+def test_a_run_folder_that_cannot_be_written_is_one_line_before_training(tmp_path):
+    "Item 9: a read-only or impossible run folder failed only after an epoch of training, with a traceback."
+    (tmp_path / "file").write_text("not a folder")
+    t0 = time.perf_counter()
+    r = cli("train", "--preset", "tiny", "--out", tmp_path / "file" / "run", "--progress", "none")
+    assert r.returncode == 1 and "cannot write to the run folder" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert time.perf_counter() - t0 < 60
+
+
+def test_a_full_disk_while_saving_keeps_the_last_checkpoint_and_says_so(tmp_path, monkeypatch):
+    "Item 9: disk full while saving ended in a traceback from deep inside torch.save ('unexpected pos ...')."
+    import landscape_diffusion.train as train_module
+    from landscape_diffusion.config import get_config
+    cfg = get_config("tiny", out=str(tmp_path / "run"), epochs=1)
+    train_module.train(cfg, progress="none")
+    before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    def full(path, state): raise OSError(28, "No space left on device")
+    monkeypatch.setattr(train_module, "save_checkpoint", full)
+    with pytest.raises(train_module.TrainingError, match="No space left on device.*--resume.*intact"):
+        train_module.train(cfg.__class__(**{**cfg.__dict__, "epochs": 2}), resume=True, progress="none")
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
+
+
+def test_temporaries_of_killed_writers_are_cleaned_when_a_run_starts(run, tmp_path):
+    "Item 10: `kill -9` during a write left hidden .tmp files in the run folder forever."
+    import os, shutil
+    folder = tmp_path / "run"; shutil.copytree(run, folder)
+    dead = subprocess.Popen(["true"]); dead.wait()  # a process id that no longer runs
+    stale, live = folder / f".checkpoint.pt.{dead.pid}.tmp", folder / "grids" / f".x.png.{os.getpid()}.tmp"
+    stale.write_bytes(b"half a checkpoint"); live.write_bytes(b"being written")
+    assert cli("train", "--resume", "--out", folder, "--epochs", 2, "--progress", "none").returncode == 0
+    assert not stale.exists() and live.exists()
+
+
+def test_a_newline_in_a_file_name_cannot_forge_summary_lines(tmp_path):
+    "Item 10: a file named 'x\\n  images used: 99999' printed a fake line in the data summary."
+    folder = tmp_path / "photos"; folder.mkdir()
+    Image.new("RGB", (40, 40), "blue").save(folder / "good.png")
+    (folder / "x\n  images used: 99999.png").write_bytes(b"not an image")
+    r = cli("data", folder, "--cache-dir", tmp_path / "cache")
+    assert r.returncode == 0, r.stderr
+    assert [line for line in r.stdout.splitlines() if line.lstrip().startswith("images used")] == ["  images used: 1 at 32x32 (0 upscaled from smaller originals)"], r.stdout
+    assert "x\\n  images used: 99999.png" in r.stdout
