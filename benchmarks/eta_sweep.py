@@ -1,7 +1,8 @@
 """DDIM's eta (fresh noise per step) and step count against sample quality for one checkpoint.
 
-Samples 256 images per setting from the EMA weights and scores them with the offline metric (sliced
-Wasserstein distance of Laplacian-pyramid patches; lower is better). Prints a table and writes JSON.
+Samples 256 images per setting from the EMA weights and scores them against the photos its run held out: the
+offline metric (sliced Wasserstein distance of Laplacian-pyramid patches; lower is better) and the colour
+statistics (mean HSV saturation, channel spread). Prints a table and writes JSON.
 
     python benchmarks/eta_sweep.py CHECKPOINT DATA OUT.json
 """
@@ -10,13 +11,13 @@ import json, sys
 from landscape_diffusion.evaluate import evaluate, format_table
 
 SETTINGS = [("ddim", 50, 0.0), ("ddim", 50, 0.5), ("ddim", 50, 1.0), ("ddim", 100, 0.0), ("ddim", 250, 0.0)]
-KEYS = ("sampler", "steps", "eta", "swd_mean", "swd_32px", "swd_16px", "sample_seconds")
+KEYS = ("sampler", "steps", "eta", "swd_mean", "swd_32px", "swd_16px", "saturation", "real_saturation", "colour_std_error", "sample_seconds")
 
 
 def main(ckpt, data, out):
     rows = []
     for sampler, steps, eta in SETTINGS:
-        r = evaluate(ckpt, data, n=256, sampler=sampler, steps=steps, eta=eta, metrics=("swd",))
+        r = evaluate(ckpt, data, n=256, sampler=sampler, steps=steps, eta=eta, metrics=("swd", "colour"))
         rows.append({k: r[k] for k in KEYS})
         print(rows[-1], flush=True)
     print(format_table(rows))

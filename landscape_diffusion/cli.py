@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['COMMANDS', 'config_help', 'add_config_args', 'add_sampler_args', 'add_data_args', 'build_parser', 'train_command',
-           'output_path', 'sample_command', 'data_command', 'evaluate_command', 'export_command', 'main']
+           'output_path', 'wrote', 'sample_command', 'data_command', 'evaluate_command', 'export_command', 'main']
 
 # %% ../nbs/10_cli.ipynb #f9c6c444
 import argparse
@@ -117,13 +117,18 @@ def output_path(path, option:str, inputs:tuple, suffixes:tuple) -> Path:
     if path.suffix.lower() not in suffixes: raise ConfigError(f"{option} {path}: give a file ending in {' or '.join(suffixes)}")
     return path
 
+def wrote(path:Path, existed:bool, what:str="") -> str:
+    "The line that reports a write, saying so when it replaced a file that was already there."
+    return f"wrote {path}{what}" + (" (replacing the file that was there)" if existed else "")
+
 def sample_command(args):
     "`landscape-diffusion sample`."
     if args.n < 1: raise ConfigError(f"--n must be at least 1; got {args.n}")
     out = output_path(args.out, "--out", (args.ckpt,), (".png", ".jpg", ".jpeg"))
     npz = args.save_npz and output_path(args.save_npz, "--save-npz", (args.ckpt, out), (".npz",))
+    existed = {p: p.exists() for p in (out, npz) if p}
     images = sample_images(args.ckpt, args.n, args.sampler, args.steps, args.seed, args.eta, ema=not args.raw)
-    print(f"wrote {save_grid(images, out)} ({len(images)} images)")
+    print(wrote(save_grid(images, out), existed[out], f" ({len(images)} images)"))
     if args.save_individual:
         folder = Path(args.save_individual); folder.mkdir(parents=True, exist_ok=True)
         for i, img in enumerate(images): save_image(img * 0.5 + 0.5, folder / f"{i:05d}.png")
@@ -131,7 +136,7 @@ def sample_command(args):
     if npz:
         pixels = to_uint8(images).numpy()
         atomic_write(npz, lambda f: np.savez(f, images=pixels))
-        print(f"wrote {npz} ({pixels.shape}, uint8)")
+        print(wrote(npz, existed[npz], f" ({pixels.shape}, uint8)"))
 
 def data_command(args):
     "`landscape-diffusion data`: build or load the cache of a source and print what was used and skipped."
@@ -147,13 +152,16 @@ def evaluate_command(args):
                    inception=args.inception_weights, cache_dir=args.cache_dir, n_synthetic=args.n_synthetic, split=args.split)
     print(format_table([{"metric": k, "value": v} for k, v in res.items()], ["metric", "value"]))
     out = json_out or Path(args.ckpt).with_name(f"evaluate-{res['sampler']}{res['steps']}-n{args.n}.json")
+    existed = out.exists()
     atomic_write(out, lambda f: f.write(json.dumps(res, indent=2).encode()))
-    print(f"wrote {out}")
+    print(wrote(out, existed))
 
 def export_command(args):
     "`landscape-diffusion export`."
-    path = export_weights(args.ckpt, output_path(args.out, "--out", (args.ckpt,), (".pt",)), ema=not args.raw)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); sample from it with: landscape-diffusion sample --ckpt {path}")
+    out = output_path(args.out, "--out", (args.ckpt,), (".pt",))
+    existed = out.exists()
+    path = export_weights(args.ckpt, out, ema=not args.raw)
+    print(wrote(path, existed, f" ({path.stat().st_size / 1e6:.1f} MB); sample from it with: landscape-diffusion sample --ckpt {path}"))
 
 
 # %% ../nbs/10_cli.ipynb #4d2a5b7f

@@ -298,7 +298,9 @@ def load_images(
     path = Path(source).expanduser()
     if path.suffix.lower() == ".npz" and path.is_file():
         images = torch.from_numpy(load_npz_images(path))
-        if images.shape[-1] != size: raise DataError(f"{path} holds {images.shape[-1]}x{images.shape[-1]} images but size {size} was asked for: use size {images.shape[-1]}")
+        if images.shape[-1] != size:
+            raise DataError(f"{path} holds {images.shape[-1]}px images, but {size}px ones are needed here: give a {size}px .npz or a folder "
+                            f"of photos (resized on load); to train at the .npz's size, pass --size {images.shape[-1]}")
         return images, DataSummary(str(path), len(images), size, cache_path=path, from_cache=True, seconds=time.perf_counter() - start)
     return load_folder(path, size, cache_dir, progress)
 

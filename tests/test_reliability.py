@@ -201,3 +201,12 @@ def test_a_newline_in_a_file_name_cannot_forge_summary_lines(tmp_path):
     assert r.returncode == 0, r.stderr
     assert [line for line in r.stdout.splitlines() if line.lstrip().startswith("images used")] == ["  images used: 1 at 32x32 (0 upscaled from smaller originals)"], r.stdout
     assert "x\\n  images used: 99999.png" in r.stdout
+
+
+def test_writing_over_an_existing_file_is_said(run, tmp_path):
+    "Item 3: `sample --out photo.png` replaced whatever was there without a word."
+    (tmp_path / "mine.png").write_bytes(b"someone's picture")
+    r = cli("sample", "--ckpt", run / "checkpoint.pt", "--n", 2, "--out", tmp_path / "mine.png")
+    assert r.returncode == 0 and "(replacing the file that was there)" in r.stdout, r.stdout
+    r = cli("sample", "--ckpt", run / "checkpoint.pt", "--n", 2, "--out", tmp_path / "new.png")
+    assert r.returncode == 0 and "replacing" not in r.stdout, r.stdout
