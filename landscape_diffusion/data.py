@@ -77,14 +77,22 @@ def decode_image(
     except Exception as e: return Decoded(skipped=f"not a readable image ({type(e).__name__}: {e})")
 
 # %% ../nbs/02_data.ipynb #39c1eea4
-def list_images(folder) -> list:
-    "All image files below `folder`, recursively, sorted, except inside training runs; a clear error when there are none."
+def list_images(
+    folder, # searched recursively
+    unreadable:list=None, # gets a (folder, reason) pair for each subfolder that cannot be read
+) -> list:
+    "All image files below `folder`, sorted, except inside training runs; a clear error when there are none."
     folder = Path(folder).expanduser()
     kinds = " ".join(IMAGE_EXTENSIONS)
     if not folder.exists(): raise DataError(f"data folder {folder} does not exist: give a folder of images ({kinds}, searched recursively), 'kaggle', or 'synthetic'")
     if not folder.is_dir(): raise DataError(f"{folder} is not a folder: give a folder of images ({kinds}), a .npz file with an 'images' array, 'kaggle', or 'synthetic'")
-    runs = {c.parent for c in folder.rglob("checkpoint.pt")}  # a run's grids and plots saved inside the data are not photos
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() and runs.isdisjoint(p.parents))
+    def note(e:OSError):
+        if unreadable is not None: unreadable.append((e.filename, f"folder not read ({e.strerror})"))
+    files = []
+    for root, dirs, names in os.walk(folder, onerror=note, followlinks=True):
+        if "checkpoint.pt" in names: dirs.clear(); continue  # a training run saved inside the data: its grids are not photos
+        files += [Path(root, n) for n in names if Path(n).suffix.lower() in IMAGE_EXTENSIONS and Path(root, n).is_file()]
+    files.sort()
     if not files: raise DataError(f"no images in {folder}: looked recursively for files ending in {kinds}")
     return files
 
@@ -224,14 +232,15 @@ def load_folder(
 ): # (images, DataSummary)
     "A folder of images as a cached (N, 3, S, S) uint8 tensor."
     start, folder = time.perf_counter(), Path(folder).expanduser()
-    files = list_images(folder)
+    unreadable = []
+    files = list_images(folder, unreadable)
     cache = Path(cache_dir or default_cache_dir()) / f"{_cache_name(folder)}-{size}px-{cache_key(folder, files, size)}.npz"
     from_cache = cache.exists()
     if from_cache: dec = load_decoding(cache)
     else:
         dec = decode_files(files, size, progress=progress, **kwargs)
         save_decoding(cache, dec)
-    summary = DataSummary(str(folder), len(dec.images), size, dec.skipped, dec.upscaled, cache, from_cache, time.perf_counter() - start)
+    summary = DataSummary(str(folder), len(dec.images), size, unreadable + dec.skipped, dec.upscaled, cache, from_cache, time.perf_counter() - start)
     return dec.images, summary
 
 # %% ../nbs/02_data.ipynb #0080ec53

@@ -210,3 +210,18 @@ def test_writing_over_an_existing_file_is_said(run, tmp_path):
     assert r.returncode == 0 and "(replacing the file that was there)" in r.stdout, r.stdout
     r = cli("sample", "--ckpt", run / "checkpoint.pt", "--n", 2, "--out", tmp_path / "new.png")
     assert r.returncode == 0 and "replacing" not in r.stdout, r.stdout
+
+
+def test_an_unreadable_subfolder_is_named_in_the_summary(tmp_path, monkeypatch):
+    "Item 10: a subfolder the user may not read was skipped without a word (simulated: the tests run as root, who reads everything)."
+    import os
+    from landscape_diffusion.data import load_folder
+    photos = tmp_path / "photos"; (photos / "locked").mkdir(parents=True)
+    Image.new("RGB", (40, 40), "blue").save(photos / "a.png"); Image.new("RGB", (40, 40), "red").save(photos / "locked" / "b.png")
+    real_scandir = os.scandir
+    def scandir(path="."):
+        if os.fspath(path) == str(photos / "locked"): raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+    monkeypatch.setattr(os, "scandir", scandir)
+    images, summary = load_folder(photos, 32, cache_dir=tmp_path / "cache")
+    assert len(images) == 1 and f"{photos / 'locked'}: folder not read (Permission denied)" in str(summary), str(summary)

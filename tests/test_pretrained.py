@@ -1,0 +1,37 @@
+"The pretrained model in the clone (issue 14): small, weights only, samples offline from the command line, as its model card says."
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from landscape_diffusion.checkpoint import config_from, load_checkpoint
+
+PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
+WEIGHTS = PRETRAINED / "landscapes32.pt"
+
+
+def test_the_pretrained_file_is_small_half_precision_ema_weights():
+    assert WEIGHTS.stat().st_size <= 10 * 2 ** 20
+    state = load_checkpoint(WEIGHTS)
+    assert state["ema"] is None and "optimizer" not in state
+    assert {v.dtype for v in state["model"].values() if v.is_floating_point()} == {torch.float16}
+    cfg = config_from(state)
+    assert (cfg.preset, cfg.prediction, cfg.size, cfg.holdout_every) == ("cpu-photos", "v", 32, 10)
+
+
+def test_sample_from_the_pretrained_model_works_offline(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "landscape_diffusion", "sample", "--ckpt", str(WEIGHTS), "--n", "4", "--out", str(tmp_path / "s.png")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    pixels = torch.tensor(list(Image.open(tmp_path / "s.png").convert("RGB").getdata()), dtype=torch.float32)
+    assert pixels.std() > 10  # pictures, not a flat or black grid
+
+
+def test_the_model_card_reports_the_measured_numbers():
+    card = (PRETRAINED / "README.md").read_text()
+    result = json.loads((PRETRAINED / "landscapes32-evaluate.json").read_text())
+    assert result["split"] == "held-out" and result["n"] == 512
+    assert f"{result['swd_mean']:.1f}" in card and f"{result['saturation']:.3f}" in card
