@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
-from .config import Config, ConfigError
+from .config import Config, ConfigError, validate
 from .data import atomic_write
 from .device import autocast_for, compute_device
 from .diffusion import Diffusion
@@ -47,9 +47,11 @@ def load_checkpoint(path, map_location="cpu") -> dict:
 BEFORE_FIELD = dict(holdout_every=0)  # what a run stored before a field existed did: it trained on every image
 
 def config_from(state:dict) -> Config:
-    "The config stored in a checkpoint (fields added since: what such runs did, else the defaults)."
+    "The config stored in a checkpoint (fields added since: what such runs did, else the defaults), checked."
     known = {f.name for f in fields(Config)}
-    return Config(**{**BEFORE_FIELD, **{k: v for k, v in state["config"].items() if k in known}})
+    try: return validate(Config(**{**BEFORE_FIELD, **{k: v for k, v in state["config"].items() if k in known}}))
+    except (ConfigError, TypeError, AttributeError, KeyError) as e:
+        raise CheckpointError(f"the checkpoint's stored config is not one a run could have ({e}): the file was edited or damaged") from None
 
 def build_model(cfg:Config) -> UNet:
     "The UNet a config describes."

@@ -225,3 +225,14 @@ def test_an_unreadable_subfolder_is_named_in_the_summary(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "scandir", scandir)
     images, summary = load_folder(photos, 32, cache_dir=tmp_path / "cache")
     assert len(images) == 1 and f"{photos / 'locked'}: folder not read (Permission denied)" in str(summary), str(summary)
+
+
+@pytest.mark.parametrize("edit", [dict(groups=3), dict(size="big"), dict(config="nonsense")])
+def test_a_tampered_checkpoint_config_is_one_line(run, tmp_path, edit):
+    "Item 9: an edited config inside a checkpoint gave tracebacks from deep inside the model or the sampler."
+    import torch
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    state["config"] = edit["config"] if "config" in edit else {**state["config"], **edit}
+    torch.save(state, tmp_path / "edited.pt")
+    r = cli("sample", "--ckpt", tmp_path / "edited.pt", "--n", 2, "--out", tmp_path / "x.png")
+    assert r.returncode == 1 and "edited or damaged" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
