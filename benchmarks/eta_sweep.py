@@ -10,7 +10,8 @@ import json, sys
 
 from landscape_diffusion.evaluate import evaluate, format_table
 
-SETTINGS = [("ddim", 50, 0.0), ("ddim", 50, 0.5), ("ddim", 50, 1.0), ("ddim", 100, 0.0), ("ddim", 250, 0.0)]
+SETTINGS = [("ddim", 50, 0.0), ("ddim", 50, 0.5), ("ddim", 50, 1.0), ("ddim", 100, 0.0), ("ddim", 100, 1.0), ("ddim", 250, 0.0),
+            ("ddim", 250, 1.0), ("ddpm", 1000, 1.0)]
 KEYS = ("sampler", "steps", "eta", "swd_mean", "swd_32px", "swd_16px", "saturation", "real_saturation", "colour_std_error", "sample_seconds")
 
 

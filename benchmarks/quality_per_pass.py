@@ -54,7 +54,7 @@ def floor(held, train_part):
                 **evaluate_images(train_part[pick], held, METRICS[:2]))
 
 
-def run_recipe(name, data, n_train, milestones, n, held, out):
+def run_recipe(name, data, train_part, milestones, n, held, out):
     "Train one recipe through every milestone (resuming between them), scoring samples at each."
     change = dict(RECIPES[name])
     run = Path(tempfile.mkdtemp()) / name
@@ -62,15 +62,15 @@ def run_recipe(name, data, n_train, milestones, n, held, out):
     fresh = cfg.lr_decay != "none"  # a decaying rate reaches zero at its run's last epoch: each milestone is a run of its own
     rows, trained_s = [], 0.0
     for passes in milestones:
-        epochs = max(1, round(passes / n_train))
+        epochs = max(1, round(passes / len(train_part)))
         if fresh: shutil.rmtree(run, ignore_errors=True); trained_s = 0.0
         t = time.perf_counter()
         train(dataclasses.replace(cfg, epochs=epochs), resume=(run / "checkpoint.pt").exists(), progress="none")
         trained_s += time.perf_counter() - t
         images = sample_images(run / "checkpoint.pt", n, cfg.sampler, cfg.sample_steps, seed=0, eta=cfg.sample_eta)
         save_grid(images[:64], out / f"{name}_{passes}.png")
-        rows.append(dict(recipe=name, passes=epochs * n_train, train_s=trained_s, top_brighter=top_brighter(images),
-                         **evaluate_images(to_uint8(images), held, METRICS)))
+        rows.append(dict(recipe=name, passes=epochs * len(train_part), train_s=trained_s, top_brighter=top_brighter(images),
+                         **evaluate_images(to_uint8(images), held, METRICS, train=train_part)))
         print(format_table(rows[-1:], COLUMNS), flush=True)
     shutil.rmtree(run.parent)
     return rows
@@ -110,7 +110,7 @@ def main():
     earlier = json.loads(result.read_text())["rows"] if result.exists() else []  # recipes not run again keep their rows
     rows = [r for r in earlier if r["recipe"] not in args.recipes]
     for name in args.recipes:  # the table, plot and JSON are rewritten after each recipe, so a long study can be stopped
-        rows += run_recipe(name, args.data, len(train_part), sorted(args.milestones), args.n, held, out)
+        rows += run_recipe(name, args.data, train_part, sorted(args.milestones), args.n, held, out)
         plot(rows, floor_row, out / "swd.png")
         result.write_text(json.dumps(dict(data=str(args.data), n=args.n, n_held_out=len(held), base=BASE, recipes=RECIPES,
                                           floor=floor_row, rows=rows), indent=2, default=str))

@@ -9,7 +9,7 @@ __all__ = ['CHECKPOINT_FORMAT', 'BEFORE_FIELD', 'GRID_SEED', 'CheckpointError', 
 
 # %% ../nbs/07_checkpoint.ipynb #2916ff0b
 import math
-from dataclasses import fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import torch
@@ -138,11 +138,14 @@ def sample_images(ckpt, n:int=64, sampler:str=None, steps:int=None, seed:int=0, 
     return images
 
 # %% ../nbs/07_checkpoint.ipynb #a9f2b2b9
-def export_weights(ckpt, out, ema:bool=True) -> Path:
+def export_weights(ckpt, out, ema:bool=True, sampler:str=None, steps:int=None, eta:float=None) -> Path:
     "Write a checkpoint's EMA (or raw) weights in half precision with its config and step: a small file to sample from."
     state = load_checkpoint(ckpt)
+    cfg = config_from(state)
+    sampler, steps, eta = sampler_settings(cfg, sampler, steps, eta)  # the file samples this way unless told otherwise
+    cfg = replace(cfg, sampler=sampler, sample_steps=steps or cfg.sample_steps, sample_eta=eta)
     weights = ema_weights(state["ema"]) if ema and state.get("ema") is not None else state["model"]
     half = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
-    kept = {k: state[k] for k in ("config", "epoch", "step") if k in state}
-    save_checkpoint(out, {**kept, "model": half, "ema": None})
+    kept = {k: state[k] for k in ("epoch", "step") if k in state}
+    save_checkpoint(out, {**kept, "config": asdict(cfg), "model": half, "ema": None})
     return Path(out)

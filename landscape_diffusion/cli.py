@@ -45,13 +45,13 @@ def add_config_args(p, skip=()):
                        help=f"{helps.get(f.name, '')} (default: the preset's)")
 
 # %% ../nbs/10_cli.ipynb #26f120ce
-def add_sampler_args(p):
-    "How to sample from a checkpoint: shared by `sample` and `evaluate`."
+def add_sampler_args(p, seed:bool=True):
+    "How to sample from a checkpoint: shared by `sample`, `evaluate` and `export` (which stores them in the file)."
     p.add_argument("--ckpt", required=True, help="checkpoint.pt written by train")
     p.add_argument("--sampler", choices=("ddim", "ddpm"), default=None, help="(default: the one the run's grids used)")
     p.add_argument("--steps", type=int, default=None, help="sampler steps (default: the run's grids', or the sampler's)")
     p.add_argument("--eta", type=float, default=None, help="fresh-noise scale (default: the run's grids', or the sampler's)")
-    p.add_argument("--seed", type=int, default=0)
+    if seed: p.add_argument("--seed", type=int, default=0)
     p.add_argument("--raw", action="store_true", help="use the raw weights instead of the EMA")
 
 def add_data_args(p):
@@ -91,9 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", default=None, metavar="FILE", help="where to write the results (default: next to the checkpoint)")
     add_data_args(e)
     x = sub.add_parser("export", help="write a checkpoint's EMA weights in half precision: a small file to share and sample from")
-    x.add_argument("--ckpt", required=True, help="checkpoint.pt written by train")
+    add_sampler_args(x, seed=False)
     x.add_argument("--out", required=True, help="the .pt file to write")
-    x.add_argument("--raw", action="store_true", help="export the raw weights instead of the EMA")
     return p
 
 # %% ../nbs/10_cli.ipynb #490c4a67
@@ -160,8 +159,8 @@ def export_command(args):
     "`landscape-diffusion export`."
     out = output_path(args.out, "--out", (args.ckpt,), (".pt",))
     existed = out.exists()
-    path = export_weights(args.ckpt, out, ema=not args.raw)
-    print(wrote(path, existed, f" ({path.stat().st_size / 1e6:.1f} MB); sample from it with: landscape-diffusion sample --ckpt {path}"))
+    path = export_weights(args.ckpt, out, not args.raw, args.sampler, args.steps, args.eta)
+    print(wrote(path, existed, f" ({path.stat().st_size / 1e6:.1f} MB)") + f"; sample from it with: landscape-diffusion sample --ckpt {path}")
 
 
 # %% ../nbs/10_cli.ipynb #4d2a5b7f

@@ -64,7 +64,7 @@ class Config:
 PRESETS = {
     "seed": dict(precision="fp32", compile="off", sampler="ddpm", sample_steps=1000, sample_n=16),
     "fast": dict(schedule="cosine", prediction="v", batch_size=128, lr=4e-4, warmup_steps=500, grad_clip=1.0, ema_decay=0.9995,
-                 sample_eta=0.5),
+                 sample_steps=250, sample_eta=0.0),
     "tiny": dict(data="synthetic", n_synthetic=64, widths=(16, 32, 32), bottleneck=32, attn_at=(4,), groups=4, epochs=2,
                  batch_size=16, lr=1e-3, ema_decay=0.995, compile="off", sample_every=1, sample_n=4, sample_steps=5,
                  sample_eta=1.0, log_every=2),
@@ -73,7 +73,7 @@ PRESETS = {
                      compile="off", sample_every=2, sample_n=16, sample_eta=1.0, log_every=100),
     "cpu-photos": dict(widths=(16, 32, 64, 64), bottleneck=128, attn_at=(4, 8), groups=8, schedule="cosine", prediction="v",
                        epochs=100, batch_size=16, lr=2e-3, warmup_steps=100, lr_decay="cosine", grad_clip=1.0, ema_decay=0.999,
-                       compile="off", sample_every=10, sample_eta=1.0, log_every=100),
+                       compile="off", sample_every=10, sample_steps=250, sample_eta=0.0, log_every=100),
 }
 
 # %% ../nbs/05_config.ipynb #28748963

@@ -268,8 +268,8 @@ def check_metrics(metrics):
     if unknown: raise EvaluationError(f"unknown metrics {sorted(unknown)}: choose from {', '.join(METRICS)}")
 
 def evaluate_images(generated:torch.Tensor, real:torch.Tensor, metrics=("swd", "colour", "memorisation"), feature=None,
-                    inception=None, cache_dir=None) -> dict:
-    "The chosen metrics for uint8 generated images against uint8 real ones."
+                    inception=None, cache_dir=None, train:torch.Tensor=None) -> dict:
+    "The chosen metrics for uint8 generated images against uint8 real ones (memorisation: against `train`, the images trained on)."
     check_metrics(metrics)
     if generated.shape[1:] != real.shape[1:]:
         raise EvaluationError(f"generated images are {tuple(generated.shape[1:])} but the real ones {tuple(real.shape[1:])}: evaluate at the model's size")
@@ -277,7 +277,7 @@ def evaluate_images(generated:torch.Tensor, real:torch.Tensor, metrics=("swd", "
     if "swd" in metrics:
         t = time.perf_counter(); out.update(swd(generated, real)); out["swd_seconds"] = time.perf_counter() - t
     if "colour" in metrics: out.update(colour(generated, real))
-    if "memorisation" in metrics: out.update(memorisation(generated, real)["summary"])
+    if "memorisation" in metrics: out.update(memorisation(generated, real if train is None else train)["summary"])
     if "fid" in metrics:
         t = time.perf_counter()
         out.update(fid(generated, real, feature, inception, cache_dir, "inception2048" if feature is None else type(feature).__name__))
@@ -287,15 +287,17 @@ def evaluate_images(generated:torch.Tensor, real:torch.Tensor, metrics=("swd", "
 def evaluate(ckpt, data:str, n:int=1000, sampler:str=None, steps:int=None, eta:float=None, ema:bool=True, seed:int=0,
              metrics=("swd", "colour", "memorisation"), feature=None, inception=None, cache_dir=None, n_synthetic:int=None,
              split:str="held-out") -> dict:
-    "Sample `n` images from a checkpoint (by default as its run's grids were) and measure them against a part of a dataset (by default the images its run held out)."
+    "Sample `n` images from a checkpoint (by default as its run's grids were) and measure them against a part of a dataset (by default the images its run held out; copies against the images it trained on)."
     check_metrics(metrics)
     _, _, cfg = model_from_checkpoint(ckpt)
     sampler, steps, eta = sampler_settings(cfg, sampler, steps, eta)
-    real, _ = load_part(data, split, cfg.size, cache_dir, n_synthetic or cfg.n_synthetic, cfg.seed, cfg.holdout_every)
+    part = lambda name: load_part(data, name, cfg.size, cache_dir, n_synthetic or cfg.n_synthetic, cfg.seed, cfg.holdout_every)[0]
+    real = part(split)
+    train = part("train") if "memorisation" in metrics and split != "train" else real  # copies are of what it trained on
     t = time.perf_counter()
     generated = to_uint8(sample_images(ckpt, n, sampler, steps, seed, eta, ema=ema))
     sample_seconds = time.perf_counter() - t
-    result = evaluate_images(generated, real, metrics, feature, inception, cache_dir or default_cache_dir())
+    result = evaluate_images(generated, real, metrics, feature, inception, cache_dir or default_cache_dir(), train)
     return dict(**result, n=n, split=split, n_real=len(real), sampler=sampler, steps=steps, eta=eta, ema=ema, checkpoint=str(ckpt),
                 sample_seconds=sample_seconds)
 

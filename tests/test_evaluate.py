@@ -107,3 +107,17 @@ def test_a_run_that_trained_on_every_photo_is_not_scored_on_a_held_out_part_it_s
     r = subprocess.run(CLI + ["evaluate", "--ckpt", str(old), "--data", str(tmp_path / "photos.npz"), "--n", "4"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode != 0 and "the run trained on every image (holdout_every 0)" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+
+
+def test_copies_are_looked_for_among_the_training_photos_not_the_held_out_ones(checkpoint, tmp_path, monkeypatch):
+    "A model cannot copy photos it never saw: `evaluate` scores quality on the held-out part and memorisation on the training part."
+    import landscape_diffusion.evaluate as ev
+    seen = {}
+    real_memorisation = ev.memorisation
+    monkeypatch.setattr(ev, "memorisation", lambda generated, train: seen.setdefault("n", len(train)) and real_memorisation(generated, train))
+    np.savez(tmp_path / "photos.npz", images=synthetic_landscapes(30, 32, seed=7).numpy())
+    result = ev.evaluate(checkpoint, str(tmp_path / "photos.npz"), n=4, steps=2, metrics=("swd", "memorisation"))
+    assert result["n_real"] == 3 and seen["n"] == 27
+    train_part = synthetic_landscapes(30, 32, seed=7)[[i for i in range(30) if i % 10 != 9]]
+    copies = ev.evaluate_images(train_part[:4], train_part[:3], ("memorisation",), train=train_part)
+    assert copies["memorisation_min_ratio"] == 0
