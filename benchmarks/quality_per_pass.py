@@ -40,6 +40,8 @@ RECIPES = {  # one change each against the base
     "cosine-v": dict(schedule="cosine", prediction="v"),  # the two winners together
     "cosine-v-decay": dict(schedule="cosine", prediction="v", lr_decay="cosine"),
     "cosine-v-wide": dict(schedule="cosine", prediction="v", widths=(32, 64, 128, 128)),  # 4.2 M parameters instead of 1.5 M
+    "cosine-v-decay-b32": dict(schedule="cosine", prediction="v", lr_decay="cosine", batch_size=32),  # the winner, with a larger batch
+    "cosine-v-decay-attn16": dict(schedule="cosine", prediction="v", lr_decay="cosine", attn_at=(2, 4, 8)),  # and with attention at 16x16 too
     "fast": dict(preset="fast", widths=(16, 32, 64, 64), bottleneck=128, attn_at=(4, 8), groups=8),  # today's GPU recipe, same small UNet
 }
 METRICS = ("swd", "colour", "memorisation")

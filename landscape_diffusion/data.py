@@ -239,7 +239,8 @@ def load_folder(
     if from_cache: dec = load_decoding(cache)
     else:
         dec = decode_files(files, size, progress=progress, **kwargs)
-        save_decoding(cache, dec)
+        try: save_decoding(cache, dec)
+        except OSError as e: cache = f"not written in {cache.parent} ({e.strerror or e}): give a writable --cache-dir"  # the images are still used
     summary = DataSummary(str(folder), len(dec.images), size, unreadable + dec.skipped, dec.upscaled, cache, from_cache, time.perf_counter() - start)
     return dec.images, summary
 

@@ -236,3 +236,12 @@ def test_a_tampered_checkpoint_config_is_one_line(run, tmp_path, edit):
     torch.save(state, tmp_path / "edited.pt")
     r = cli("sample", "--ckpt", tmp_path / "edited.pt", "--n", 2, "--out", tmp_path / "x.png")
     assert r.returncode == 1 and "edited or damaged" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_a_cache_folder_that_cannot_be_written_costs_the_cache_not_the_data(tmp_path):
+    "Item 9: a read-only cache folder ended the load in a traceback (simulated by a path under a file: root writes anywhere)."
+    folder = tmp_path / "photos"; folder.mkdir()
+    Image.new("RGB", (40, 40), "blue").save(folder / "a.png")
+    (tmp_path / "file").write_text("not a folder")
+    r = cli("data", folder, "--cache-dir", tmp_path / "file" / "cache")
+    assert r.returncode == 0 and "images used: 1 " in r.stdout and "not written in" in r.stdout and "--cache-dir" in r.stdout, r.stdout + r.stderr
