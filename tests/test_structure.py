@@ -12,8 +12,8 @@ ALLOWED = {
     "unet": set(), "diffusion": set(), "synthetic": set(), "data": {"synthetic"}, "config": {"data"},  # config asks data where Kaggle keeps its output
     "device": set(), "checkpoint": {"config", "data", "device", "diffusion", "unet"},
     "train": {"checkpoint", "config", "data", "device", "diffusion", "unet"},
-    "evaluate": {"checkpoint", "data", "diffusion"},
-    "cli": {"checkpoint", "config", "data", "evaluate", "train"},
+    "evaluate": {"checkpoint", "data", "diffusion"}, "play": {"checkpoint", "data", "diffusion"},
+    "cli": {"checkpoint", "config", "data", "evaluate", "play", "train"},
 }
 
 

@@ -70,7 +70,9 @@ def test_sample_command_writes_a_grid_and_individual_images(tmp_path):
             "--out", tmp_path / "grid.png", "--save-individual", tmp_path / "each", "--save-npz", tmp_path / "s.npz")
     assert "wrote" in r.stdout
     grid = Image.open(tmp_path / "grid.png")
-    assert grid.size == (3 * 33 + 1, 2 * 33 + 1)  # 6 images of 32 px in a 3x2 grid with 1 px padding
+    assert grid.size == (4 * (3 * 33 + 1), 4 * (2 * 33 + 1))  # 6 images of 32 px in a 3x2 grid with 1 px padding, enlarged 4x
+    cli("sample", "--ckpt", tmp_path / "run" / "checkpoint.pt", "--n", 6, "--steps", 4, "--tile", 0, "--out", tmp_path / "raw.png")
+    assert Image.open(tmp_path / "raw.png").size == (3 * 33 + 1, 2 * 33 + 1)
     each = sorted((tmp_path / "each").glob("*.png"))
     assert len(each) == 6 and Image.open(each[0]).size == (32, 32)
     with np.load(tmp_path / "s.npz") as z:
