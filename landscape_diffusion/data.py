@@ -228,7 +228,7 @@ def load_folder(
     size:int=32, # image side
     cache_dir=None, # where to cache (default: `default_cache_dir()`)
     progress:bool=False, # progress bar while decoding
-    **kwargs, # passed to `decode_files` (workers, max_pixels)
+    **kwargs, # passed to decode_files (workers, max_pixels)
 ): # (images, DataSummary)
     "A folder of images as a cached (N, 3, S, S) uint8 tensor."
     start, folder = time.perf_counter(), Path(folder).expanduser()

@@ -41,7 +41,7 @@ def predict_x0(
     return x0, (x_t - ab_t.sqrt() * x0) / (1 - ab_t).sqrt()
 
 def reverse_step(
-    x0:torch.Tensor, # the predicted clean image (`predict_x0`)
+    x0:torch.Tensor, # the predicted clean image (from predict_x0)
     eps:torch.Tensor, # the noise that goes with it
     ab_prev:torch.Tensor, # alpha-bar at the step to go to (1 for the clean image)
     sigma:torch.Tensor, # std of the fresh noise (0: deterministic DDIM)

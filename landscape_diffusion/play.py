@@ -39,7 +39,7 @@ def frame_image(x:torch.Tensor, x0:torch.Tensor, tile:int=GRID_TILE) -> Image.Im
     return Image.fromarray(grid.mul(255).round().byte().permute(1, 2, 0).numpy())
 
 def save_gif(
-    frames:list, # [(t, x_t, predicted x0)] as `denoise_frames` gives them
+    frames:list, # [(t, x_t, predicted x0)] as denoise_frames gives them
     path, # the .gif to write
     ms:int=120, # milliseconds per frame
     hold_ms:int=2000, # how long the finished images stay
@@ -174,7 +174,7 @@ def outpaint(
     images:torch.Tensor, # photos in [-1, 1], (n, c, s, s)
     extra:int, # pixels to add
     side:str="right", # "right" or "left"
-    **kw, # passed on to `inpaint`
+    **kw, # passed on to inpaint
 ) -> torch.Tensor: # (n, c, s, s + extra)
     "Widen photos by `extra` pixels on one side, filling a window at a time that overlaps the picture by half or more."
     if side not in ("left", "right"): raise DataError(f"unknown side {side!r}: use 'left' or 'right'")

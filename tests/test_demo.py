@@ -1,4 +1,4 @@
-"The main job as README gives it: the cpu-demo preset's default run (two minutes on two cores) learns sky above ground, without speckle."
+"The main job as README gives it: the cpu-demo preset's default run (one to two minutes on two cores) learns sky above ground, without speckle, and repaints skies that meet the ground."
 import subprocess
 import sys
 import time
@@ -48,7 +48,7 @@ def test_cpu_demo_default_run_shows_sky_above_ground(demo_run):
     samples = sample_images(out / "checkpoint.pt", n=64, sampler="ddim", steps=50, eta=1.0, seed=0)  # as the preset's grids
     assert sky_ground_gap(samples) > 0.4 * sky_ground_gap(data), (sky_ground_gap(samples), sky_ground_gap(data))
     assert top_brighter(samples) > 0.7, top_brighter(samples)
-    # measured: 0.086 against the data's 0.069; 0.127 for the same model after 12k passes at batch 64
+    # measured: 0.073 against the data's 0.069 (0.086 when the preset predicted the noise)
     assert pixel_noise(samples) < 1.6 * pixel_noise(data), (pixel_noise(samples), pixel_noise(data))
 
 
@@ -62,8 +62,10 @@ def test_demo_model_repaints_a_sky_that_meets_the_ground_and_walks_evenly(demo_r
         z = torch.randn(6, 3, 32, 32, generator=torch.Generator().manual_seed(3)).to(device)
         walks = [interpolate(model, diffusion, z[i], z[i + 1], n=8) for i in (0, 2, 4)]
     pasted = sky * strangers + (1 - sky) * real
-    # the change across the horizon row: measured 0.22 for the fills, 0.15 in the images themselves, 0.74 for an unrelated sky
+    # the change across the filled rows' edge: measured 0.16 for the fills, 0.15 in the images themselves, 0.49 for an unrelated sky
     assert seam(fills, 16).mean() < 0.5 * seam(pasted, 16).mean(), (seam(fills, 16).mean(), seam(pasted, 16).mean())
-    assert top_brighter(fills) > 0.7, top_brighter(fills)
-    for walk in walks:  # measured: the largest step 1.5-1.8x the mean one
-        assert step_sizes(walk).max() < 2.5 * step_sizes(walk).mean(), step_sizes(walk)
+    # the generator's skies brighten towards the horizon: measured for 15 of 16 fills (14 of 16 images, 10 of 16 unrelated skies)
+    brightens = (fills[:, :, 12:16].mean((1, 2, 3)) > fills[:, :, :4].mean((1, 2, 3))).float().mean()
+    assert brightens >= 0.75, brightens
+    for walk in walks:  # measured: the largest step 1.1-1.35x the mean one
+        assert step_sizes(walk).max() < 2 * step_sizes(walk).mean(), step_sizes(walk)

@@ -72,12 +72,12 @@ def test_training_notebook_runs_in_a_clone_like_colab(tmp_path, monkeypatch):
     out = tmp_path / "runs" / "tiny"
     nb = run_all(ROOT / "nbs" / "03_train.ipynb", ROOT / "nbs", f'preset, data, epochs, out = "tiny", "synthetic", 2, {str(out)!r}')
     assert (out / "checkpoint.pt").exists() and (out / "loss.png").exists()
-    install = next(c for c in nb.cells if c.source.startswith("# Installs the library"))
+    install = next(c for c in nb.cells if "# Installs the library" in c.source)
     assert "landscape_diffusion 0.1.0 is installed" in "".join(o.get("text", "") for o in install.outputs)
 
 
 def install_cells():
-    return {p.stem: next("".join(c["source"]) for c in json.loads(p.read_text())["cells"] if "".join(c["source"]).startswith("# Installs the library"))
+    return {p.stem: next("".join(c["source"]) for c in json.loads(p.read_text())["cells"] if "# Installs the library" in "".join(c["source"]))
             for p in NOTEBOOKS}
 
 

@@ -99,6 +99,14 @@ def in_source_order(cells: list) -> list:
     return out
 
 
+def quarto_directives_applied(cell):
+    "What Quarto does with the `#|` lines nbdev leaves: `echo: false` hides the code (the show_doc cells), the lines themselves never show."
+    if cell.cell_type == "code":
+        if _directives(cell.source).get("echo") == "false": cell.metadata.setdefault("transient", {})["remove_source"] = True
+        cell.source = _without_directives(cell.source)
+    return cell
+
+
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} - {project}</title><link rel="stylesheet" href="style.css"></head>
@@ -152,7 +160,7 @@ def build_site(proc: Path, out: Path) -> list:
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
         meta = front_matter(nb)
-        nb.cells = in_source_order(nb.cells)
+        nb.cells = [quarto_directives_applied(c) for c in in_source_order(nb.cells)]
         pages.append((path.stem, meta.get("output-file", path.stem + ".html"), meta.get("title", path.stem), meta.get("description", ""), nb))
     files, host = {stem: file for stem, file, *_ in pages}, doc_host()
     out.mkdir(parents=True, exist_ok=True)
