@@ -137,7 +137,6 @@ def add_play_parsers(sub):
     sub.choices["outpaint"].add_argument("--extra", type=int, default=None, help="pixels to add (default: the model's size, doubling the width)")
     sub.choices["outpaint"].add_argument("--side", choices=("left", "right"), default="right")
 
-
 # %% ../nbs/10_cli.ipynb #490c4a67
 def train_command(args):
     "`landscape-diffusion train`."
@@ -205,7 +204,6 @@ def export_command(args):
     path = export_weights(args.ckpt, out, not args.raw, args.sampler, args.steps, args.eta)
     print(wrote(path, existed, f" ({path.stat().st_size / 1e6:.1f} MB)") + f"; sample from it with: landscape-diffusion sample --ckpt {path}")
 
-
 # %% ../nbs/10_cli.ipynb #ea7c3139
 def _check_counts(args, *names):
     "Refuse counts below 1, naming the option."
@@ -218,19 +216,20 @@ def animate_command(args):
     out = output_path(args.out, "--out", (args.ckpt,), (".gif",))
     existed = out.exists()
     model, diffusion, cfg, device, autocast = ready_to_sample(args.ckpt, not args.raw)
-    sampler_settings(cfg, "ddim", args.steps, args.eta)
-    noise = torch.randn(args.n, 3, cfg.size, cfg.size, generator=torch.Generator().manual_seed(args.seed)).to(device)
-    with autocast: frames = denoise_frames(model, diffusion, noise, args.steps, args.eta, min(args.frames, args.steps), torch.Generator().manual_seed(args.seed))
+    sampler_settings(cfg, "ddim", args.steps, args.eta)  # checks --steps and --eta against the run
+    g = torch.Generator().manual_seed(args.seed)  # one stream: the starting noise, then the fresh noise of each step
+    noise = torch.randn(args.n, 3, cfg.size, cfg.size, generator=g).to(device)
+    with autocast: frames = denoise_frames(model, diffusion, noise, args.steps, args.eta, min(args.frames, args.steps), g)
     print(wrote(save_gif(frames, out, tile=args.tile), existed, f" ({len(frames)} frames)"))
 
 def interpolate_command(args):
     "`landscape-diffusion interpolate`."
     _check_counts(args, "n", "steps")
     if (args.photo_a is None) != (args.photo_b is None): raise ConfigError("--from and --to go together: give both photos, or neither to walk between two samples")
-    out = output_path(args.out, "--out", (args.ckpt, args.photo_a or args.ckpt, args.photo_b or args.ckpt), (".png", ".jpg", ".jpeg"))
+    out = output_path(args.out, "--out", tuple(p for p in (args.ckpt, args.photo_a, args.photo_b) if p), (".png", ".jpg", ".jpeg"))
     existed = out.exists()
     model, diffusion, cfg, device, autocast = ready_to_sample(args.ckpt, not args.raw)
-    sampler_settings(cfg, "ddim", args.steps)
+    sampler_settings(cfg, "ddim", args.steps)  # checks --steps against the run
     with autocast:
         if args.photo_a:
             a, b = (load_photo(p, cfg.size).to(device)[0] for p in (args.photo_a, args.photo_b))
@@ -246,21 +245,20 @@ def repaint_command(args):
     out = output_path(args.out, "--out", (args.ckpt, args.image), (".png", ".jpg", ".jpeg"))
     existed = out.exists()
     model, diffusion, cfg, device, autocast = ready_to_sample(args.ckpt, not args.raw)
-    sampler_settings(cfg, "ddpm", args.steps)
+    sampler_settings(cfg, "ddpm", args.steps)  # checks --steps against the run
     photo = load_photo(args.image, cfg.size).to(device)
     photos, g = photo.expand(args.n, -1, -1, -1), torch.Generator().manual_seed(args.seed)
     kw = dict(steps=args.steps, jump=args.jump, resample=args.resample, generator=g)
     if args.command == "inpaint":
         mask = load_mask(args.mask, args.image, cfg.size).to(device)
         with autocast: images = torch.cat([photo * (1 - mask), inpaint(model, diffusion, photos, mask, **kw)])
-        picture, nrow = save_grid(images, out, args.tile, nrow=len(images)), len(images)
+        nrow, what = len(images), f" (the photo and {args.n} fills)"
     else:
         extra = cfg.size if args.extra is None else args.extra
         if not 1 <= extra <= 8 * cfg.size: raise ConfigError(f"--extra must be between 1 and {8 * cfg.size} pixels; got {extra}")
         with autocast: images = outpaint(model, diffusion, photos, extra, args.side, **kw)
-        picture, nrow = save_grid(images, out, args.tile, nrow=1), 1
-    print(wrote(picture, existed, f" (the photo and {args.n} fills)" if nrow > 1 else f" ({args.n} photos, {images.shape[-1]} pixels wide)"))
-
+        nrow, what = 1, f" ({args.n} photos, {images.shape[-1]} pixels wide)"
+    print(wrote(save_grid(images, out, args.tile, nrow=nrow), existed, what))
 
 # %% ../nbs/10_cli.ipynb #4d2a5b7f
 COMMANDS = dict(train=train_command, sample=sample_command, data=data_command, evaluate=evaluate_command, export=export_command,

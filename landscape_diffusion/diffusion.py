@@ -51,7 +51,6 @@ def reverse_step(
     x_prev = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma ** 2).sqrt() * eps
     return x_prev if noise is None else x_prev + sigma * noise
 
-
 # %% ../nbs/01_diffusion.ipynb #17cf6b24
 def ddim_sigma(ab_t, ab_prev, eta:float):
     "Fresh-noise std of a DDIM step; eta=1 gives DDPM's posterior std."
@@ -199,7 +198,6 @@ class Diffusion:
         for _, x, _ in self.denoise(model, x, default_steps if steps is None else steps,
                                     default_eta if eta is None else eta, generator, clip): pass
         return x.clamp(-1, 1) if clip else x
-
 
 # %% ../nbs/01_diffusion.ipynb #fd53d7d6
 def show_images(

@@ -136,8 +136,8 @@ def inpaint(
 ) -> torch.Tensor: # (n, c, h, w): the photo where `mask` is 0, filled elsewhere
     "Fill the masked pixels of photos with an unconditional model (RePaint)."
     device = images.device
-    ts = sampling_timesteps(diffusion.steps, steps).flip(0).to(device)  # the step of each level above 0
-    ab = torch.cat([diffusion.alpha_bar_on(device).new_ones(1), diffusion.alpha_bar_on(device)[ts]])
+    ts, ab_t, _, _ = diffusion.schedule_for(steps, 1.0, device)  # the sampler's steps, noisiest first
+    ts, ab = ts.flip(0), torch.cat([ab_t.new_ones(1), ab_t.flip(0)])  # level k > 0 is step ts[k - 1]; level 0 the clean image
     known, fill = images.float(), mask.float().to(device)
     x = _randn(known.shape, generator, device)
     levels = repaint_schedule(len(ts), jump, resample)
