@@ -93,10 +93,11 @@ def in_colab() -> bool:
     "Whether this runs on Google Colab."
     return "COLAB_RELEASE_TAG" in os.environ or importlib.util.find_spec("google.colab") is not None
 
-def run_root(colab_drive:Path=COLAB_DRIVE) -> Path:
-    "Where runs go: /kaggle/working on Kaggle, Google Drive on Colab when it is mounted, else the current folder."
+def run_root(colab_drive:Path=None) -> Path:
+    "Where runs go: /kaggle/working on Kaggle, Google Drive (`COLAB_DRIVE`) on Colab when mounted, else the current folder."
+    drive = colab_drive or COLAB_DRIVE
     if kaggle_working(): return kaggle_working()
-    if in_colab() and colab_drive.is_dir(): return colab_drive / "landscape_diffusion"
+    if in_colab() and drive.is_dir(): return drive / "landscape_diffusion"
     return Path(".")
 
 def default_out(preset:str) -> str:
