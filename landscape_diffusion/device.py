@@ -82,9 +82,10 @@ def describe_device(device:torch.device) -> str:
 @contextlib.contextmanager
 def pretend_gpu(name:str, capability:tuple, arch_list:list=None):
     "Make torch.cuda answer as the GPU `name` of `capability` would (bf16 'supported' by emulation, as torch says)."
+    arch_list = arch_list or torch.cuda.get_arch_list()  # default: the kernels this torch has
     with mock.patch.multiple(torch.cuda, get_device_capability=lambda device=None: capability, is_available=lambda: True,
                              get_device_name=lambda device=None: name, is_bf16_supported=lambda *a, **k: True,
-                             get_arch_list=lambda: arch_list or torch.cuda.get_arch_list()):
+                             get_arch_list=lambda: arch_list):
         yield torch.device("cuda")
 
 # %% ../nbs/06_device.ipynb #6d55550c

@@ -3,18 +3,20 @@
 import importlib.metadata
 import json
 import subprocess
+import sys
 from configparser import ConfigParser
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
-from nbclient import NotebookClient
 from PIL import Image
 
 from landscape_diffusion.synthetic import synthetic_landscapes
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from run_notebook import run_all  # what benchmarks/gpu.sh runs the training notebook with
+
 NOTEBOOKS = sorted((ROOT / "nbs").glob("*.ipynb"))
 SETTINGS = ConfigParser(delimiters=["="]); SETTINGS.read(ROOT / "settings.ini")
 # values for each parameters cell: small enough for two CPU cores, the same code paths as the defaults
@@ -43,16 +45,6 @@ def offline(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("MPLBACKEND", "agg")
-
-
-def run_all(path: Path, cwd: Path, parameters: str = None):
-    "Execute a notebook as Jupyter's Run all does, with `parameters` injected after its parameters cell (papermill's way)."
-    nb = nbformat.read(path, as_version=4)
-    if parameters:
-        at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-        nb.cells.insert(at + 1, nbformat.v4.new_code_cell(parameters, metadata={"tags": ["injected-parameters"]}))
-    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
-    return nb
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
