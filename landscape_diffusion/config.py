@@ -160,7 +160,7 @@ def get_config(preset:str="fast", **overrides) -> Config:
     return validate(Config(**{**PRESETS[preset], **here, **overrides, "preset": preset}))
 
 # %% ../nbs/05_config.ipynb #f46bb13c
-RESUMABLE = ("epochs", "time_limit", "lr", "weight_decay", "warmup_steps", "lr_decay", "grad_clip", "grad_accum", "precision", "compile", "log_every",
+RESUMABLE = ("data", "epochs", "time_limit", "lr", "weight_decay", "warmup_steps", "lr_decay", "grad_clip", "grad_accum", "precision", "compile", "log_every",
              "sample_every", "sample_n", "sampler", "sample_steps", "sample_eta", "cache_dir", "checkpoint_every", "out")
 
 def resume_config(stored:Config, asked:Config) -> Config:

@@ -4,12 +4,13 @@
 
 # %% auto #0
 __all__ = ['make_adamw', 'lr_at', 'ema_warmup_avg', 'make_ema', 'split_bounds', 'plot_loss', 'TrainingError', 'lock_folder',
-           'claim_run', 'Trainer', 'RunInterrupted', 'stop_requests', 'train', 'watch_run', 'stream_lines',
-           'train_in_processes']
+           'claim_run', 'data_fingerprint', 'check_same_data', 'Trainer', 'RunInterrupted', 'stop_requests', 'train',
+           'watch_run', 'stream_lines', 'train_in_processes']
 
 # %% ../nbs/03_train.ipynb #736e4425
 import contextlib
 import dataclasses
+import hashlib
 import itertools
 import math
 import queue
@@ -110,6 +111,22 @@ def claim_run(out:Path, resume:bool, lock:bool=True): # (the checkpoint to conti
                             "pass --resume (resume=True) to continue it, or choose another --out")
     return state, held
 
+# %% ../nbs/03_train.ipynb #b6f7c330
+def data_fingerprint(images:torch.Tensor) -> str:
+    "What a run trains on, in one line: the count and size of the decoded images and a SHA-256 of their pixels."
+    digest = hashlib.sha256(images.contiguous().numpy().data).hexdigest()[:16]
+    return f"{len(images)} images of {'x'.join(map(str, images.shape[1:]))}, sha256 {digest}"
+
+def check_same_data(state:dict, fingerprint:str, data:str):
+    "Refuse to resume a run on other data than it trained on; a moved copy passes when its fingerprint matches."
+    stored, was = state.get("data_fingerprint"), state["config"]["data"]
+    if stored is None and data != was:
+        raise TrainingError(f"this run trained on --data {was!r} and has no data fingerprint to check another against: resume with --data {was!r}")
+    if stored is not None and stored != fingerprint:
+        raise TrainingError(f"--data {data!r} is not what this run trained on: it holds {fingerprint}, the run had {stored} "
+                            "(images added, removed or changed; the held-out split moves with them). Restore the run's data, "
+                            "or start a new run in another --out")
+
 # %% ../nbs/03_train.ipynb #144010ca
 class Trainer:
     "A training run: everything it needs, and everything that must survive a crash."
@@ -137,9 +154,15 @@ class Trainer:
         if not self.acc.is_main_process: self.progress, self.show = "none", False
         with self.acc.main_process_first():  # one process decodes and caches, the others then load the cache
             images, self.data_summary = load_part(cfg.data, "train", cfg.size, cfg.cache_dir, cfg.n_synthetic, cfg.seed, cfg.holdout_every, download)
+        self.data_fingerprint = data_fingerprint(images)
+        if state is not None: check_same_data(state, self.data_fingerprint, cfg.data)
         self.images = images.to(self.device)
         full, rest = divmod(len(images), cfg.batch_size)
         self.steps_per_epoch = full + (rest >= self.world * cfg.grad_accum)
+        if not self.steps_per_epoch:
+            raise TrainingError(f"nothing to train on: {len(images)} training images (every {cfg.holdout_every}th held out; 0: none) "
+                                f"are fewer than the {self.world * cfg.grad_accum} one step needs: give more images, another "
+                                "--holdout-every or a smaller --grad-accum")
         torch.manual_seed(cfg.seed)
         model = build_model(cfg).to(self.device)
         self.diffusion = build_diffusion(cfg)
@@ -165,7 +188,8 @@ class Trainer:
 # %% ../nbs/03_train.ipynb #d6381438
 def _state(self) -> dict:
     "Everything needed to continue this run exactly."
-    return dict(config=dataclasses.asdict(self.cfg), epoch=self.epoch, step=self.step, history=self.history,
+    return dict(config=dataclasses.asdict(self.cfg), data_fingerprint=self.data_fingerprint, epoch=self.epoch, step=self.step,
+                history=self.history,
                 epoch_step=self.epoch_step, epoch_loss_sum=self.epoch_loss_sum,
                 model=self.raw_model.state_dict(), optimizer=self.opt.state_dict(),
                 ema=self.ema.state_dict() if self.ema is not None else None,

@@ -236,3 +236,32 @@ def test_fp16_runs_with_a_gradient_scaler_and_resumes(tmp_path):
     assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["scaler"]["scale"] > 0
     more = train(get_config("tiny", epochs=2, precision="fp16", out=str(tmp_path / "run")), resume=True, progress="none")
     assert more.epoch == 2 and more.scaler.get_scale() > 0
+
+
+def photo_folder(folder, n, seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n): Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(folder / f"{seed}_{i:03d}.png")
+    return folder
+
+
+def test_resume_refuses_data_that_changed_and_accepts_a_moved_copy(tmp_path):
+    photos = photo_folder(tmp_path / "photos", 12)
+    cfg = get_config("tiny", data=str(photos), epochs=1, out=str(tmp_path / "run"))
+    train(cfg, progress="none")
+    photo_folder(photos, 1, seed=1)  # one photo added between sessions: the held-out split moves
+    with pytest.raises(TrainingError, match="is not what this run trained on"):
+        train(get_config("tiny", data=str(photos), epochs=2, out=cfg.out), resume=True, progress="none")
+    (photos / "1_000.png").unlink()
+    moved = photos.rename(tmp_path / "moved")
+    assert train(get_config("tiny", data=str(moved), epochs=2, out=cfg.out), resume=True, progress="none").epoch == 2
+
+
+def test_nothing_to_train_on_is_said_before_any_step_and_a_refused_batch_leaves_no_folder(tmp_path):
+    photos = photo_folder(tmp_path / "photos", 5)
+    with pytest.raises(TrainingError, match="nothing to train on: 0 training images"):
+        train(get_config("tiny", data=str(photos), holdout_every=1, out=str(tmp_path / "run")), progress="none")
+    from landscape_diffusion.config import ConfigError
+    with pytest.raises(ConfigError, match="must cover 1 processes x grad_accum 32"):
+        train(get_config("tiny", grad_accum=32, out=str(tmp_path / "refused")), progress="none")
+    assert not (tmp_path / "refused").exists()
