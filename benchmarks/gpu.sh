@@ -1,48 +1,46 @@
 #!/usr/bin/env bash
-# One prepared GPU check for a single-GPU machine, under 8 minutes: reference vs `fast` training throughput,
-# the extrapolated seed-schedule time, a ~3-4-minute `fast` run on real landscape photos, then 1,000 DDIM-50
-# samples as a uint8 npz and a grid. Everything lands in $OUT (default benchmarks/results/gpu), ready to commit.
+# One prepared check of the GPU path users take, for a single-GPU machine, in about 8 minutes:
+#  1. benchmarks/gpu_path.py: the `fast` training loop (grids and checkpoint cadence included) against the reference
+#     step in the same run, the checkpoint write time and its share, 64 samples' time, and the T4 path (a T4's
+#     answers on this GPU: fp16 with a GradScaler chosen, steps/s, the loss finite);
+#  2. nbs/03_train.ipynb run top to bottom in a fresh kernel (nbclient), as "Run all" does, with the `fast` preset on
+#     the photos and a 2-minute time limit; then run again, which resumes the run it finds.
+# Everything lands in $OUT (default benchmarks/results/gpu), at most 8 files, ready to commit.
 #
 # ../shared does not travel to the GPU machine: copy the photos and the reference into ignored folders and carry them.
 #   mkdir -p .data .ref && cp ../shared/data/landscapes32_train.npz .data/ && cp ../shared/reference/seed_ref.py .ref/
 #   OUT=/some/dir SEED_REF_DIR=.ref bash benchmarks/gpu.sh        # device run: carry [".data", ".ref"]
+# On a CPU, to try the script itself: PRESET=tiny DATA=synthetic LOOP_SECONDS=15 T4_SECONDS=5 NOTEBOOK_LIMIT=20s \
+#   RESUME_LIMIT=10s REFERENCE_STEPS=2 OUT=/tmp/gpu bash benchmarks/gpu.sh
 set -euo pipefail
 OUT=${OUT:-benchmarks/results/gpu}
 DATA=${DATA:-.data/landscapes32_train.npz}
-TRAIN_SECONDS=${TRAIN_SECONDS:-150}  # plus about a minute of torch.compile
-# one round: a GPU drifts less than a shared CPU, and every round compiles the fast preset twice
-SPEED_ARGS=${SPEED_ARGS:---rounds 1 --windows 3 --steps 20}
+PRESET=${PRESET:-fast}
+LOOP_SECONDS=${LOOP_SECONDS:-75}    # compiling (about a minute) included
+T4_SECONDS=${T4_SECONDS:-30}
+NOTEBOOK_LIMIT=${NOTEBOOK_LIMIT:-2m}
+RESUME_LIMIT=${RESUME_LIMIT:-30s}
+REFERENCE_STEPS=${REFERENCE_STEPS:-30}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 # The machine has no package index: no build isolation, no dependencies; the source tree is on the path anyway.
 python -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null || true
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" SEED_REF_DIR=$(realpath "${SEED_REF_DIR:-../shared/reference}")
-LD="python -m landscape_diffusion"
-TIME=$(command -v /usr/bin/time >/dev/null && echo "/usr/bin/time -v" || true)
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+[ "$DATA" = synthetic ] || DATA=$(realpath "$DATA")
+OUT=$(realpath "$OUT")
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "no GPU"; } | tee "$OUT/gpu.txt"
 
-# 1. Training throughput: reference step (fp32 eager, batch 24) vs ours, same process tree, same card.
-python benchmarks/train_speed.py $SPEED_ARGS | tee "$OUT/train_speed.txt"
-cp benchmarks/results/train_speed_cuda_32px.json "$OUT/"
+# 1. The loop, the checkpoint writes, sampling, the T4 path.
+python benchmarks/gpu_path.py --data "$DATA" --preset "$PRESET" --seconds "$LOOP_SECONDS" --t4-seconds "$T4_SECONDS" \
+    --reference-steps "$REFERENCE_STEPS" --out "$OUT" | tee "$OUT/gpu_path.txt"
 
-# 2. A fast-preset run of about TRAIN_SECONDS on real photos: epochs from the measured throughput.
-EPOCHS=$(python - "$OUT/train_speed_cuda_32px.json" "$DATA" "$TRAIN_SECONDS" <<'PY'
-import json, sys, numpy as np
-rows = json.load(open(sys.argv[1]))["training"]
-fast = max((r for r in rows if r["config"].startswith("fast") and r["size"] == 32), key=lambda r: r["batch"])
-n = len(np.load(sys.argv[2])["images"])
-print(max(1, int(float(sys.argv[3]) * fast["img_s"] / n)))
-PY
-)
-echo "training the fast preset for $EPOCHS epochs"
-$TIME $LD train --preset fast --data "$DATA" --epochs "$EPOCHS" --sample-every 1000000 \
-    --out "$OUT/run" --progress lines 2>&1 | tee "$OUT/train.log" | grep -v "^epoch .* step "
-
-# 3. 1,000 DDIM-50 samples from the EMA weights: a uint8 npz (key `images`) and a grid.
-$LD sample --ckpt "$OUT/run/checkpoint.pt" --n 1000 --sampler ddim --steps 50 --eta 0.5 --seed 0 \
-    --out "$OUT/grid_1000.png" --save-npz "$OUT/samples_ddim50.npz"
-$LD sample --ckpt "$OUT/run/checkpoint.pt" --n 64 --sampler ddim --steps 50 --eta 0.5 --seed 0 --out "$OUT/grid.png"
-rm -f "$OUT/run/checkpoint.pt"  # 280 MB: keep the grids and logs, not the weights
-# the device tool returns at most 8 files: the run folder travels as one archive
-tar czf "$OUT/run.tgz" -C "$OUT" run && rm -rf "$OUT/run"
+# 2. The training notebook as "Run all" runs it, then once more: it resumes the run it finds.
+RUN="$OUT/notebook_run"
+PARAMS="preset, data, time_limit, out = '$PRESET', '$DATA', '%s', '$RUN'"
+python tools/run_notebook.py nbs/03_train.ipynb "$OUT/train_notebook.ipynb" "$(printf "$PARAMS" "$NOTEBOOK_LIMIT")"
+python tools/run_notebook.py nbs/03_train.ipynb "$OUT/train_notebook_resumed.ipynb" "$(printf "$PARAMS" "$RESUME_LIMIT")"
+cp "$RUN/loss.png" "$OUT/loss.png"
+cp "$RUN/samples.png" "$OUT/grid.png"
+rm -f "$RUN/checkpoint.pt"  # hundreds of MB: keep the grids and the loss plot, not the weights
+tar czf "$OUT/notebook_run.tgz" -C "$OUT" notebook_run && rm -rf "$RUN"
 ls -la "$OUT"

@@ -4,14 +4,15 @@
 
 # %% auto #0
 __all__ = ['PASCAL_WHEELS', 'LAST_PASCAL_TORCH', 'cpu_has_bf16', 'cpu_capability', 'gpu_has_bf16', 'pick_precision',
-           'autocast_for', 'pick_compile', 'explain_choices', 'describe_device', 'pretend_gpu', 'cuda_arch_supported',
-           'pascal_torch', 'GPUError', 'gpu_kernel_fix', 'check_gpu', 'restart_kernel', 'ensure_gpu_kernels',
-           'keep_freed_cpu_memory', 'pick_device', 'compute_device']
+           'autocast_for', 'missing_compiler', 'pick_compile', 'explain_choices', 'describe_device', 'pretend_gpu',
+           'cuda_arch_supported', 'pascal_torch', 'GPUError', 'gpu_kernel_fix', 'check_gpu', 'restart_kernel',
+           'ensure_gpu_kernels', 'keep_freed_cpu_memory', 'pick_device', 'compute_device']
 
 # %% ../nbs/06_device.ipynb #d776bbea
 import contextlib
 import ctypes
 import os
+import shutil
 import subprocess
 import sys
 from unittest import mock
@@ -48,10 +49,16 @@ def autocast_for(device:torch.device, asked:str="auto") -> torch.autocast:
     return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 # %% ../nbs/06_device.ipynb #34db7489
+def missing_compiler(device:torch.device) -> str: # None, or the compiler torch.compile would need and cannot find
+    "The compiler Inductor needs on `device` when none is installed: C++ for CPU kernels, C for Triton's GPU launchers."
+    names = ("g++", "c++", "clang++") if device.type == "cpu" else ("gcc", "cc", "clang")
+    given = os.environ.get("CXX" if device.type == "cpu" else "CC")
+    return None if any(shutil.which(n) for n in ((given,) if given else ()) + names) else names[0]
+
 def pick_compile(device:torch.device, asked:str="auto", precision:str="fp32") -> bool:
-    "Whether to torch.compile the training model: on CUDA GPUs whose Inductor backend runs `precision`."
+    "Whether to torch.compile the training model: on CUDA GPUs whose Inductor backend runs `precision`, given a compiler."
     if asked != "auto": return asked == "on"
-    if device.type != "cuda": return False
+    if device.type != "cuda" or missing_compiler(device): return False
     capability = torch.cuda.get_device_capability(device)
     return capability >= (7, 0) and (precision != "bf16" or capability >= (8, 0))
 
@@ -63,6 +70,7 @@ def _precision_reason(device:torch.device, precision:str) -> str:
 def _compile_reason(device:torch.device, compiled:bool, precision:str) -> str:
     if device.type != "cuda": return "auto compiles on CUDA GPUs only"
     if compiled: return "Inductor"
+    if missing_compiler(device): return f"Inductor needs {missing_compiler(device)}, which is not installed"
     return "Inductor needs capability 7.0" if torch.cuda.get_device_capability(device) < (7, 0) else f"Inductor does not compile {precision} here"
 
 def explain_choices(device:torch.device, precision:str, compiled:bool, asked:tuple=("auto", "auto")) -> str:

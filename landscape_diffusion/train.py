@@ -27,8 +27,8 @@ from .checkpoint import (build_diffusion, build_model, config_from, load_checkpo
                                             sample_grid, save_checkpoint, save_grid)
 from .config import Config, ConfigError, parse_duration, resume_config, validate
 from .data import atomic_write, epoch_batches, load_part, remove_stale_temporaries
-from .device import (autocast_for, compute_device, describe_device, explain_choices, pick_compile,
-                                        pick_precision)
+from .device import (autocast_for, compute_device, describe_device, explain_choices, missing_compiler,
+                                        pick_compile, pick_precision)
 from .unet import n_params
 
 # %% ../nbs/03_train.ipynb #0d147181
@@ -149,6 +149,8 @@ class Trainer:
         self.cfg = cfg = resume_config(config_from(state), cfg) if state else validate(cfg)
         self.precision = pick_precision(self.device, cfg.precision)
         self.compiled = pick_compile(self.device, cfg.compile, self.precision)
+        if self.compiled and missing_compiler(self.device):
+            raise ConfigError(f"compile on needs {missing_compiler(self.device)}, which this machine lacks: install it, or use --compile off")
         self.choices = explain_choices(self.device, self.precision, self.compiled, (cfg.precision, cfg.compile))
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
         if not self.acc.is_main_process: self.progress, self.show = "none", False

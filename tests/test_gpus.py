@@ -157,3 +157,14 @@ def test_several_processes_show_each_grid_as_it_is_written(tmp_path, monkeypatch
     grids = [s for s in shown if s.startswith("epoch_")]
     assert len(set(grids)) >= 2 and grids[-1] == "epoch_0003.png", shown  # seen while the run went on, up to its last
     assert "loss.png" in shown
+
+
+def test_compile_without_a_compiler_is_one_line_before_training(tmp_path, monkeypatch):
+    import shutil
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("CXX", raising=False)
+    with pytest.raises(config_module.ConfigError, match="compile on needs g\\+\\+, which this machine lacks"):
+        Trainer(get_config("tiny", compile="on", out=str(tmp_path / "run")), progress="none")
+    with pretend_gpu("Tesla T4", (7, 5)) as t4:
+        assert not pick_compile(t4)  # auto: no compiler, no compile
+        assert explain_choices(t4, "fp16", False).endswith("(Inductor needs gcc, which is not installed)")
