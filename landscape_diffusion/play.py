@@ -11,7 +11,7 @@ __all__ = ['MASKS', 'denoise_frames', 'frame_image', 'save_gif', 'slerp', 'inter
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import ExifTags, Image
 
 from .checkpoint import GRID_TILE, grid_image
 from .data import DataError, atomic_write, decode_image, open_image
@@ -195,9 +195,11 @@ def _decoded(path:Path, size:int):
     return decoded
 
 def _image_size(path) -> tuple: # (width, height)
-    "An image file's size, from its header alone."
+    "An image file's size as viewers show it (EXIF orientation applied), from its header alone."
     try:
-        with open_image(path) as im: return im.size
+        with open_image(path) as im:
+            turned = im.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8)  # a quarter turn: width and height swap
+            return im.size[::-1] if turned else im.size
     except OSError as e: raise DataError(f"{path} is not a readable image ({type(e).__name__}): give another image file") from None
 
 def load_photo(path, size:int) -> torch.Tensor: # (1, 3, size, size) in [-1, 1]

@@ -53,3 +53,21 @@ def test_item1_an_eps_photo_or_mask_to_play_is_one_line_and_never_reaches_ghosts
         else: load_mask(str(eps), real, 32)
     assert "photo.jpg" in str(refused.value) and "\n" not in str(refused.value)
     assert not ghostscript.exists(), ghostscript.read_text()
+
+
+def test_item8_a_truncated_mask_is_one_line_not_an_attribute_error(tmp_path):
+    Image.new("RGB", (96, 64), "green").save(tmp_path / "photo.png")
+    Image.new("L", (96, 64), 255).save(tmp_path / "mask.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "mask.png").read_bytes()[:60])  # the header survived, the pixels did not
+    with pytest.raises(DataError, match=r"cut.png is not a readable image .*: give another image file$"):
+        load_mask(str(tmp_path / "cut.png"), tmp_path / "photo.png", 32)
+
+
+def test_item13_a_mask_drawn_on_a_sideways_stored_photo_as_viewers_show_it_is_used(tmp_path):
+    exif = Image.Exif(); exif[0x0112] = 6  # stored 96x64, shown turned a quarter: 64 wide, 96 high
+    Image.new("RGB", (96, 64), "green").save(tmp_path / "phone.jpg", exif=exif)
+    mask = Image.new("L", (64, 96)); mask.paste(255, (0, 0, 64, 48)); mask.save(tmp_path / "sky.png")  # the upper half as shown
+    filled = load_mask(str(tmp_path / "sky.png"), tmp_path / "phone.jpg", 32)[0, 0]
+    assert filled[:10].all() and not filled[-10:].any()  # the photo is decoded upright, and so is the mask
+    Image.new("L", (96, 64)).save(tmp_path / "stored.png")
+    with pytest.raises(DataError, match="is 96x64 but the photo is 64x96"): load_mask(str(tmp_path / "stored.png"), tmp_path / "phone.jpg", 32)
