@@ -87,18 +87,21 @@ def list_images(
     folder, # searched recursively
     unreadable:list=None, # gets a (folder, reason) pair for each subfolder that cannot be read
 ) -> list:
-    "All image files below `folder`, sorted, except inside training runs; a clear error when there are none."
+    "All image files below `folder`, sorted, each once, except inside training runs; a clear error when there are none."
     folder = Path(folder).expanduser()
     kinds = " ".join(IMAGE_EXTENSIONS)
     if not folder.exists(): raise DataError(f"data folder {folder} does not exist: give a folder of images ({kinds}, searched recursively), 'kaggle', or 'synthetic'")
     if not folder.is_dir(): raise DataError(f"{folder} is not a folder: give a folder of images ({kinds}), a .npz file with an 'images' array, 'kaggle', or 'synthetic'")
     def note(e:OSError):
         if unreadable is not None: unreadable.append((e.filename, f"folder not read ({e.strerror})"))
-    files = []
+    files, seen = {}, set()  # real path -> the first path that reached it; real paths of the folders walked
     for root, dirs, names in os.walk(folder, onerror=note, followlinks=True):
-        if "checkpoint.pt" in names: dirs.clear(); continue  # a training run saved inside the data: its grids are not photos
-        files += [Path(root, n) for n in names if Path(n).suffix.lower() in IMAGE_EXTENSIONS and Path(root, n).is_file()]
-    files.sort()
+        dirs.sort()  # a fixed walk, so that the same path is the first to reach a file every time
+        if os.path.realpath(root) in seen or "checkpoint.pt" in names: dirs.clear(); continue  # a symlink loop; a training run
+        seen.add(os.path.realpath(root))
+        for path in (Path(root, n) for n in sorted(names) if Path(n).suffix.lower() in IMAGE_EXTENSIONS):
+            if path.is_file(): files.setdefault(os.path.realpath(path), path)
+    files = sorted(files.values())
     if not files: raise DataError(f"no images in {folder}: looked recursively for files ending in {kinds}")
     return files
 
@@ -150,7 +153,7 @@ def cache_key(folder, files:list, size:int) -> str:
     h = hashlib.sha1(f"{CACHE_FORMAT}|{size}".encode())
     for f in files:
         st = f.stat()
-        h.update(f"|{f.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns}".encode())
+        h.update(b"|" + os.fsencode(f.relative_to(folder)) + f"|{st.st_size}|{st.st_mtime_ns}".encode())  # names as bytes: any name works
     return h.hexdigest()[:16]
 
 def atomic_write(path:Path, write:Callable):
@@ -199,8 +202,9 @@ def load_decoding(path:Path) -> Decoding:
 
 # %% ../nbs/02_data.ipynb #61125bd4
 def _printable(text) -> str:
-    "`text` with control characters escaped: a file name with a newline cannot forge a line of the summary."
-    return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], str(text))
+    "`text` with control characters and undecodable bytes escaped: a file name cannot forge a line of the summary or stop its printing."
+    text = os.fsencode(str(text)).decode("utf-8", "backslashreplace")  # a name that is not UTF-8 (b'caf\xe9') as caf\xe9
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], text)
 
 @dataclass
 class DataSummary:
@@ -217,13 +221,13 @@ class DataSummary:
 
     def __str__(self):
         how = "loaded from cache" if self.from_cache else "built"
-        lines = [f"data: {self.source}",
+        lines = [f"data: {_printable(self.source)}",
                  f"  images used: {self.n_images:,} at {self.size}x{self.size} ({self.upscaled} upscaled from smaller originals)",
                  f"  skipped: {len(self.skipped)}"]
         if self.held_out: lines.insert(2, f"  held out for evaluation, never trained on: {self.held_out:,}")
         lines += [f"    {_printable(f)}: {_printable(why)}" for f, why in self.skipped[:20]]
         if len(self.skipped) > 20: lines.append(f"    ... and {len(self.skipped) - 20} more")
-        lines.append(f"  cache: {self.cache_path or 'none'} ({how} in {self.seconds:.2f} s)")
+        lines.append(f"  cache: {_printable(self.cache_path or 'none')} ({how} in {self.seconds:.2f} s)")
         return "\n".join(lines)
 
 # %% ../nbs/02_data.ipynb #27d684d4

@@ -1,5 +1,7 @@
 "Hostile and careless files (issue 26): only this project's image decoders ever run, whatever a file's content claims."
 import os
+import subprocess
+import sys
 
 import pytest
 from PIL import EpsImagePlugin, Image
@@ -71,3 +73,40 @@ def test_item13_a_mask_drawn_on_a_sideways_stored_photo_as_viewers_show_it_is_us
     assert filled[:10].all() and not filled[-10:].any()  # the photo is decoded upright, and so is the mask
     Image.new("L", (96, 64)).save(tmp_path / "stored.png")
     with pytest.raises(DataError, match="is 96x64 but the photo is 64x96"): load_mask(str(tmp_path / "stored.png"), tmp_path / "phone.jpg", 32)
+
+
+def three_photos(folder):
+    folder.mkdir()
+    for i, colour in enumerate(["red", "green", "blue"]): Image.new("RGB", (40, 40), colour).save(folder / f"{i}.png")
+    return folder
+
+
+def test_item4_a_symlink_loop_adds_no_image_twice(tmp_path):
+    photos = three_photos(tmp_path / "photos")
+    (photos / "loop").symlink_to(".")  # photos/loop/loop/... : 3 files were 123 images
+    (photos / "again.png").symlink_to("0.png")  # one file under two names counts once
+    images, summary = load_folder(photos, 32, cache_dir=tmp_path / "cache")
+    assert len(images) == 3 and not summary.skipped
+
+
+def test_item4_two_symlink_loops_end(tmp_path):
+    code = ("import sys; from landscape_diffusion.data import list_images; "
+            "print(len(list_images(sys.argv[1])))")
+    photos = three_photos(tmp_path / "photos")
+    (photos / "here").symlink_to("."); (photos / "sub").mkdir(); (photos / "sub" / "up").symlink_to("..")  # 2**40 paths
+    r = subprocess.run([sys.executable, "-c", code, photos], capture_output=True, text=True, timeout=30)
+    assert r.stdout.strip() == "3", r.stderr[-2000:]
+
+
+def test_item5_a_file_name_that_is_not_utf8_works(tmp_path):
+    photos = three_photos(tmp_path / "photos")
+    odd = os.path.join(os.fsencode(photos), b"caf\xe9.png")  # Latin-1 bytes, as an old camera or zip wrote them
+    Image.new("RGB", (40, 40), "white").save(odd, format="PNG")
+    with open(os.path.join(os.fsencode(photos), b"bad\xff.jpg"), "wb") as f: f.write(b"not an image")
+    for from_cache in (False, True):
+        images, summary = load_folder(photos, 32, cache_dir=tmp_path / "cache")
+        assert len(images) == 4 and summary.from_cache == from_cache
+        assert "bad\\xff.jpg" in str(summary) and str(summary).encode("utf-8")  # printable as it is
+    r = subprocess.run([sys.executable, "-m", "landscape_diffusion", "data", photos, "--cache-dir", tmp_path / "cache"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "images used: 4" in r.stdout, r.stderr[-2000:]
