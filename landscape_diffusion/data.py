@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'IMAGE_FORMATS', 'MAX_PIXELS', 'CACHE_FORMAT', 'KAGGLE_ROOT', 'KAGGLE_DATASET', 'KAGGLE_VERSION',
            'KAGGLE_TIMEOUT', 'HOLDOUT_EVERY', 'PARTS', 'DataError', 'to_rgb', 'Decoded', 'open_image', 'decode_image',
-           'list_images', 'Decoding', 'decode_files', 'kaggle_working', 'default_cache_dir', 'cache_key',
-           'atomic_write', 'remove_stale_temporaries', 'save_decoding', 'load_npz_images', 'load_decoding',
-           'DataSummary', 'load_folder', 'kaggle_credentials_hint', 'download_kaggle', 'load_images', 'holdout_part',
-           'load_part', 'epoch_batches']
+           'list_images', 'Decoding', 'decode_files', 'kaggle_working', 'xdg_folder', 'default_cache_dir',
+           'cache_folder', 'cache_key', 'atomic_write', 'remove_stale_temporaries', 'save_decoding', 'load_npz_images',
+           'load_decoding', 'DataSummary', 'load_folder', 'kaggle_credentials_hint', 'download_kaggle', 'load_images',
+           'holdout_part', 'load_part', 'epoch_batches']
 
 # %% ../nbs/02_data.ipynb #1d1a5f23
 import hashlib
@@ -142,11 +142,20 @@ def kaggle_working():
     working = KAGGLE_ROOT / "working"
     return working if working.is_dir() else None
 
+def xdg_folder(variable:str, default:str) -> Path:
+    "An XDG base folder: the variable's value where it is an absolute path, else ~/`default` (empty or relative means unset)."
+    value = os.environ.get(variable, "")
+    return Path(value) if os.path.isabs(value) else Path.home() / default
+
 def default_cache_dir() -> Path:
     "Where decoded datasets are cached: $LANDSCAPE_DIFFUSION_CACHE, /kaggle/working on Kaggle, else the user cache."
-    if os.environ.get("LANDSCAPE_DIFFUSION_CACHE"): return Path(os.environ["LANDSCAPE_DIFFUSION_CACHE"])
+    if os.environ.get("LANDSCAPE_DIFFUSION_CACHE"): return Path(os.environ["LANDSCAPE_DIFFUSION_CACHE"]).expanduser()
     if kaggle_working(): return kaggle_working() / "cache" / "landscape_diffusion"
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "landscape_diffusion"
+    return xdg_folder("XDG_CACHE_HOME", ".cache") / "landscape_diffusion"
+
+def cache_folder(cache_dir=None) -> Path:
+    "The folder to cache in: `cache_dir` with `~` expanded (as a shell would have), else `default_cache_dir()`."
+    return Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
 
 def cache_key(folder, files:list, size:int) -> str:
     "Hash of the file list (relative paths, sizes, mtimes), the image size and the cache format."
@@ -244,7 +253,7 @@ def load_folder(
     start, folder = time.perf_counter(), Path(folder).expanduser()
     unreadable = []
     files = list_images(folder, unreadable)
-    cache = Path(cache_dir or default_cache_dir()) / f"{_cache_name(folder)}-{size}px-{cache_key(folder, files, size)}.npz"
+    cache = cache_folder(cache_dir) / f"{_cache_name(folder)}-{size}px-{cache_key(folder, files, size)}.npz"
     from_cache = cache.exists()
     if from_cache: dec = load_decoding(cache)
     else:
@@ -260,7 +269,7 @@ KAGGLE_VERSION = 2
 
 def kaggle_credentials_hint() -> str:
     "How to give kagglehub credentials, when none are set; else nothing."
-    files = [Path.home() / ".kaggle" / "kaggle.json", Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "kaggle" / "kaggle.json"]
+    files = [Path.home() / ".kaggle" / "kaggle.json", xdg_folder("XDG_CONFIG_HOME", ".config") / "kaggle" / "kaggle.json"]
     if (os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY")) or any(f.exists() for f in files): return ""
     return ("No Kaggle credentials are set: run `import kagglehub; kagglehub.login()`, or set KAGGLE_USERNAME and KAGGLE_KEY "
             "(kaggle.com > Settings > API; on Colab, as notebook secrets copied into os.environ). ")

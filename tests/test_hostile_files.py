@@ -110,3 +110,15 @@ def test_item5_a_file_name_that_is_not_utf8_works(tmp_path):
     r = subprocess.run([sys.executable, "-m", "landscape_diffusion", "data", photos, "--cache-dir", tmp_path / "cache"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "images used: 4" in r.stdout, r.stderr[-2000:]
+
+
+def test_item13_an_empty_xdg_cache_home_is_unset_and_a_tilde_cache_dir_is_home(tmp_path, monkeypatch):
+    from landscape_diffusion.data import default_cache_dir
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(); work.mkdir(); monkeypatch.chdir(work)
+    monkeypatch.setenv("HOME", str(home)); monkeypatch.delenv("LANDSCAPE_DIFFUSION_CACHE", raising=False)
+    for value in ("", "relative/cache"):  # the XDG specification: empty or relative means unset
+        monkeypatch.setenv("XDG_CACHE_HOME", value)
+        assert default_cache_dir() == home / ".cache" / "landscape_diffusion"
+    load_folder(three_photos(tmp_path / "photos"), 32, cache_dir="~/x")
+    assert len(list((home / "x").glob("*.npz"))) == 1 and not list(work.iterdir())  # no folder named ~ here
