@@ -6,14 +6,15 @@
 __all__ = ['IMAGE_EXTENSIONS', 'IMAGE_FORMATS', 'MAX_PIXELS', 'CACHE_FORMAT', 'KAGGLE_ROOT', 'KAGGLE_DATASET', 'KAGGLE_VERSION',
            'KAGGLE_TIMEOUT', 'HOLDOUT_EVERY', 'PARTS', 'DataError', 'to_rgb', 'Decoded', 'open_image', 'decode_image',
            'list_images', 'Decoding', 'decode_files', 'kaggle_working', 'xdg_folder', 'default_cache_dir',
-           'cache_folder', 'cache_key', 'atomic_write', 'remove_stale_temporaries', 'save_decoding', 'load_npz_images',
-           'load_decoding', 'DataSummary', 'load_folder', 'kaggle_credentials_hint', 'download_kaggle', 'load_images',
-           'holdout_part', 'load_part', 'epoch_batches']
+           'cache_folder', 'cache_key', 'temporary_path', 'atomic_write', 'remove_stale_temporaries', 'save_decoding',
+           'load_npz_images', 'load_decoding', 'DataSummary', 'load_folder', 'kaggle_credentials_hint',
+           'download_kaggle', 'load_images', 'holdout_part', 'load_part', 'epoch_batches']
 
 # %% ../nbs/02_data.ipynb #1d1a5f23
 import hashlib
 import os
 import re
+import stat
 import threading
 import time
 import warnings
@@ -165,10 +166,14 @@ def cache_key(folder, files:list, size:int) -> str:
         h.update(b"|" + os.fsencode(f.relative_to(folder)) + f"|{st.st_size}|{st.st_mtime_ns}".encode())  # names as bytes: any name works
     return h.hexdigest()[:16]
 
+def temporary_path(path:Path, pid:int=None) -> Path:
+    "The hidden file beside `path` that `atomic_write` writes first, named as this project's and by the writing process."
+    return path.with_name(f".{path.name}.landscape-{pid or os.getpid()}.tmp")
+
 def atomic_write(path:Path, write:Callable):
     "Call `write(file)` on a temporary file beside `path`, then rename it into place."
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temporary_path(path)
     try:
         with open(tmp, "wb") as f: write(f)
         os.replace(tmp, path)
@@ -180,11 +185,17 @@ def _alive(pid:int) -> bool:
     except PermissionError: pass  # another user's process
     return True
 
+def _ours(tmp:Path) -> bool:
+    "Whether `tmp` is a plain file of this user, as `atomic_write`s are."
+    try: st = tmp.lstat()
+    except FileNotFoundError: return False  # renamed into place meanwhile
+    return stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid()
+
 def remove_stale_temporaries(folder:Path):
     "Delete what `atomic_write`s of processes that no longer run left behind (killed mid-write), anywhere below `folder`."
-    for tmp in Path(folder).rglob(".*.*.tmp"):
-        pid = tmp.name.rsplit(".", 2)[-2]
-        if pid.isdigit() and not _alive(int(pid)): tmp.unlink(missing_ok=True)
+    for tmp in Path(folder).rglob(".*.landscape-*.tmp"):
+        pid = tmp.name.rsplit("-", 1)[-1][:-len(".tmp")]
+        if pid.isdigit() and _ours(tmp) and not _alive(int(pid)): tmp.unlink(missing_ok=True)
 
 def save_decoding(path:Path, dec:Decoding):
     "Cache a decoding as an uncompressed .npz, atomically."

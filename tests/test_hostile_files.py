@@ -122,3 +122,19 @@ def test_item13_an_empty_xdg_cache_home_is_unset_and_a_tilde_cache_dir_is_home(t
         assert default_cache_dir() == home / ".cache" / "landscape_diffusion"
     load_folder(three_photos(tmp_path / "photos"), 32, cache_dir="~/x")
     assert len(list((home / "x").glob("*.npz"))) == 1 and not list(work.iterdir())  # no folder named ~ here
+
+
+def test_item6_train_removes_only_temporaries_named_and_owned_as_its_own(tmp_path):
+    from landscape_diffusion.data import remove_stale_temporaries, temporary_path
+    gone = subprocess.Popen(["true"]); gone.wait()  # a process id that no longer runs
+    folder = tmp_path / "run"; folder.mkdir()
+    stale = temporary_path(folder / "checkpoint.pt", gone.pid); stale.write_bytes(b"half a checkpoint")
+    users = [folder / f".notes.txt.{gone.pid}.tmp", folder / f".draft.{gone.pid}.tmp"]  # a user's files, named alike
+    for f in users: f.write_text("keep me")
+    (folder / "elsewhere").write_text("keep me too")
+    linked = temporary_path(folder / "grid.png", gone.pid); linked.symlink_to(folder / "elsewhere")
+    others = temporary_path(folder / "x.png", gone.pid); others.write_bytes(b"another user's")
+    if os.geteuid() == 0: os.chown(others, 65534, 65534)  # another user's file, named as ours
+    remove_stale_temporaries(folder)
+    assert not stale.exists() and all(f.exists() for f in users) and linked.is_symlink() and (folder / "elsewhere").exists()
+    assert others.exists() == (os.geteuid() == 0)
