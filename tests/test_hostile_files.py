@@ -138,3 +138,31 @@ def test_item6_train_removes_only_temporaries_named_and_owned_as_its_own(tmp_pat
     remove_stale_temporaries(folder)
     assert not stale.exists() and all(f.exists() for f in users) and linked.is_symlink() and (folder / "elsewhere").exists()
     assert others.exists() == (os.geteuid() == 0)
+
+
+def test_item9_an_npz_that_expands_past_the_limit_is_refused_from_its_header(tmp_path):
+    import tracemalloc
+    import numpy as np
+    from landscape_diffusion.data import load_npz_images
+    bomb = tmp_path / "bomb.npz"
+    np.savez_compressed(bomb, images=np.zeros((40_000, 3, 32, 32), np.uint8))  # 123 MB of zeros in 0.1 MB
+    assert bomb.stat().st_size < 2**20
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"holds 40,000 images of 32x32 \(0.1 GB\), more than"):
+            load_npz_images(bomb, 32, max_bytes=50 * 2**20)
+        with pytest.raises(DataError, match="holds 32px images, but 64px ones are needed"): load_npz_images(bomb, 64)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally: tracemalloc.stop()
+    assert peak < 10 * 2**20, peak  # refused before the data was decompressed
+
+
+def test_item9_a_padded_jpeg_is_refused_before_decoding(tmp_path):
+    import time
+    from landscape_diffusion.data import decode_image
+    photo = tmp_path / "padded.jpg"
+    Image.new("RGB", (64, 64), "blue").save(photo)
+    with open(photo, "r+b") as f: f.truncate(200 * 2**20)  # a sparse 200 MB file: nothing to write, seconds to decode
+    start = time.perf_counter()
+    skipped = decode_image(photo, 32).skipped
+    assert skipped and "more than a 64x64 image can take up" in skipped and time.perf_counter() - start < 0.5, skipped
