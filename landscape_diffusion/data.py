@@ -75,7 +75,8 @@ def decode_image(
                 w, h = im.size
                 if w * h > max_pixels: return Decoded(skipped=f"decompression bomb refused: {w}x{h} pixels > {max_pixels:,}")
                 if (file_bytes := os.path.getsize(path)) > MAX_BYTES_PER_PIXEL * w * h + 2**22:  # 4 MB for metadata
-                    return Decoded(skipped=f"{file_bytes / 2**20:,.0f} MB, more than a {w}x{h} image can take up (a padded or damaged file)")
+                    return Decoded(skipped=f"{file_bytes / 2**20:,.0f} MB, more than a {w}x{h} image can take up "
+                                           "(a padded or damaged file)")
                 if im.format == "JPEG": im.draft("RGB", (2 * size, 2 * size))
                 im = to_rgb(ImageOps.exif_transpose(im))
                 upscaled = min(w, h) < size
@@ -84,7 +85,8 @@ def decode_image(
                 im = im.resize((size, size), Image.Resampling.BICUBIC, box=(left, top, left + side, top + side), reducing_gap=2.0)
                 return Decoded(np.asarray(im, dtype=np.uint8), upscaled)
     except Image.DecompressionBombError: return Decoded(skipped="decompression bomb refused by PIL")
-    except UnidentifiedImageError: return Decoded(skipped=f"not a readable image (none of the formats read here: {', '.join(IMAGE_FORMATS)})")
+    except UnidentifiedImageError:
+        return Decoded(skipped=f"not a readable image (none of the formats read here: {', '.join(IMAGE_FORMATS)})")
     except Exception as e: return Decoded(skipped=f"not a readable image ({type(e).__name__}: {e})")
 
 # %% ../nbs/02_data.ipynb #39c1eea4
@@ -102,8 +104,9 @@ def list_images(
     files, seen = {}, set()  # real path -> the first path that reached it; real paths of the folders walked
     for root, dirs, names in os.walk(folder, onerror=note, followlinks=True):
         dirs.sort()  # a fixed walk, so that the same path is the first to reach a file every time
-        if os.path.realpath(root) in seen or "checkpoint.pt" in names: dirs.clear(); continue  # a symlink loop; a training run
-        seen.add(os.path.realpath(root))
+        real = os.path.realpath(root)
+        if real in seen or "checkpoint.pt" in names: dirs.clear(); continue  # a symlink loop; a training run
+        seen.add(real)
         for path in (Path(root, n) for n in sorted(names) if Path(n).suffix.lower() in IMAGE_EXTENSIONS):
             if path.is_file(): files.setdefault(os.path.realpath(path), path)
     files = sorted(files.values())
@@ -148,7 +151,7 @@ def kaggle_working():
     return working if working.is_dir() else None
 
 def xdg_folder(variable:str, default:str) -> Path:
-    "An XDG base folder: the variable's value where it is an absolute path, else ~/`default` (empty or relative means unset)."
+    "An XDG base folder: the variable's value if it is an absolute path, else ~/`default` (empty or relative: unset)."
     value = os.environ.get(variable, "")
     return Path(value) if os.path.isabs(value) else Path.home() / default
 
@@ -167,11 +170,12 @@ def cache_key(folder, files:list, size:int) -> str:
     h = hashlib.sha1(f"{CACHE_FORMAT}|{size}".encode())
     for f in files:
         st = f.stat()
-        h.update(b"|" + os.fsencode(f.relative_to(folder)) + f"|{st.st_size}|{st.st_mtime_ns}".encode())  # names as bytes: any name works
+        name = os.fsencode(f.relative_to(folder))  # bytes: a name that is not UTF-8 works too
+        h.update(b"|" + name + f"|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()[:16]
 
 def temporary_path(path:Path, pid:int=None) -> Path:
-    "The hidden file beside `path` that `atomic_write` writes first, named as this project's and by the writing process."
+    "The hidden file beside `path` that `atomic_write` writes first, named as this project's and by its writer."
     return path.with_name(f".{path.name}.landscape-{pid or os.getpid()}.tmp")
 
 def atomic_write(path:Path, write:Callable):
@@ -212,7 +216,8 @@ def _npz_header(path) -> tuple: # (shape, dtype) of the array 'images', or None 
     with zipfile.ZipFile(path) as z:
         if "images.npy" not in z.namelist(): return None
         with z.open("images.npy") as f:
-            read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}[np.lib.format.read_magic(f)]
+            version = np.lib.format.read_magic(f)
+            read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}[version]
             shape, _, dtype = read(f)
     return shape, dtype
 
@@ -228,19 +233,19 @@ def load_npz_images(
 ) -> np.ndarray:
     "The uint8 (N, 3, S, S) `images` array of an .npz file, checked from its header before any of it is decompressed."
     def unreadable(e:Exception) -> DataError:
-        return DataError(f"{path} is not a readable .npz file ({type(e).__name__}: {e})" if zipfile.is_zipfile(path) else
-                         f"{path} is not an .npz archive (the zip of arrays that np.savez writes)")
+        if zipfile.is_zipfile(path): return DataError(f"{path} is not a readable .npz file ({type(e).__name__}: {e})")
+        return DataError(f"{path} is not an .npz archive (the zip of arrays that np.savez writes)")
     try: shape, dtype = _npz_header(path) or ((), None)
     except Exception as e: raise unreadable(e) from e
     if dtype != np.uint8 or len(shape) != 4 or shape[1] != 3 or shape[2] != shape[3] or not shape[0]:
         raise DataError(f"{path} must hold a uint8 array 'images' of shape (N, 3, S, S) with N >= 1")
     (n, _, side, _), limit = shape, max_bytes or _memory_bytes() // 2
     if size and side != size:
-        raise DataError(f"{path} holds {side}px images, but {size}px ones are needed here: give a {size}px .npz or a folder "
-                        f"of photos (resized on load); to train at the .npz's size, pass --size {side}")
+        raise DataError(f"{path} holds {side}px images, but {size}px ones are needed here: give a {size}px .npz or "
+                        f"a folder of photos (resized on load); to train at the .npz's size, pass --size {side}")
     if limit and n * 3 * side * side > limit:
-        raise DataError(f"{path} holds {n:,} images of {side}x{side} ({n * 3 * side * side / 2**30:.1f} GB), more than the "
-                        f"{limit / 2**30:.1f} GB limit (by default half this machine's memory): give fewer images")
+        raise DataError(f"{path} holds {n:,} images of {side}x{side} ({n * 3 * side * side / 2**30:.1f} GB), more than "
+                        f"the {limit / 2**30:.1f} GB limit (by default half this machine's memory): give fewer images")
     try:
         with np.load(path, allow_pickle=False) as z: return z["images"]
     except Exception as e: raise unreadable(e) from e
@@ -253,8 +258,8 @@ def load_decoding(path:Path) -> Decoding:
 
 # %% ../nbs/02_data.ipynb #61125bd4
 def _printable(text) -> str:
-    "`text` with control characters and undecodable bytes escaped: a file name cannot forge a line of the summary or stop its printing."
-    text = os.fsencode(str(text)).decode("utf-8", "backslashreplace")  # a name that is not UTF-8 (b'caf\xe9') as caf\xe9
+    "`text` with control characters and bytes that are not UTF-8 escaped: a file name cannot forge or stop the summary."
+    text = os.fsencode(str(text)).decode("utf-8", "backslashreplace")  # b'caf\xe9' (Latin-1) as caf\xe9
     return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], text)
 
 @dataclass
@@ -311,8 +316,9 @@ KAGGLE_VERSION = 2
 
 def kaggle_credentials_hint() -> str:
     "How to give kagglehub credentials, when none are set; else nothing."
-    files = [Path.home() / ".kaggle" / "kaggle.json", xdg_folder("XDG_CONFIG_HOME", ".config") / "kaggle" / "kaggle.json"]
-    if (os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY")) or any(f.exists() for f in files): return ""
+    folders = [Path.home() / ".kaggle", xdg_folder("XDG_CONFIG_HOME", ".config") / "kaggle"]
+    if (os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY")) or any((f / "kaggle.json").exists() for f in folders):
+        return ""
     return ("No Kaggle credentials are set: run `import kagglehub; kagglehub.login()`, or set KAGGLE_USERNAME and KAGGLE_KEY "
             "(kaggle.com > Settings > API; on Colab, as notebook secrets copied into os.environ). ")
 

@@ -198,9 +198,10 @@ def _image_size(path) -> tuple: # (width, height)
     "An image file's size as viewers show it (EXIF orientation applied), from its header alone."
     try:
         with open_image(path) as im:
-            turned = im.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8)  # a quarter turn: width and height swap
+            turned = im.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8)  # a quarter turn: sides swap
             return im.size[::-1] if turned else im.size
-    except OSError as e: raise DataError(f"{path} is not a readable image ({type(e).__name__}): give another image file") from None
+    except OSError as e:
+        raise DataError(f"{path} is not a readable image ({type(e).__name__}): give another image file") from None
 
 def load_photo(path, size:int) -> torch.Tensor: # (1, 3, size, size) in [-1, 1]
     "A photo file as the model's input, with a clear error for missing, unreadable and too small files."
