@@ -82,8 +82,10 @@ def test_pages_load_in_a_headless_browser_with_every_image_and_link(site):
 @pytest.fixture
 def builder(monkeypatch):
     "tools/build_docs.py as a module, run from the repository root (where nbdev finds settings.ini)."
-    monkeypatch.chdir(ROOT); monkeypatch.syspath_prepend(str(ROOT / "tools"))
-    import build_docs
+    import importlib.util
+    monkeypatch.chdir(ROOT)
+    spec = importlib.util.spec_from_file_location("build_docs", ROOT / "tools" / "build_docs.py")
+    spec.loader.exec_module(build_docs := importlib.util.module_from_spec(spec))
     return build_docs
 
 
