@@ -11,10 +11,10 @@ __all__ = ['MASKS', 'denoise_frames', 'frame_image', 'save_gif', 'slerp', 'inter
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import ExifTags, Image
 
 from .checkpoint import GRID_TILE, grid_image
-from .data import DataError, atomic_write, decode_image
+from .data import DataError, atomic_write, decode_image, open_image
 from .diffusion import Diffusion, _randn, ddim_sigma, predict_x0, reverse_step, sampling_timesteps
 
 # %% ../nbs/08_play.ipynb #caf21957
@@ -188,14 +188,28 @@ def outpaint(
     return canvas
 
 # %% ../nbs/08_play.ipynb #098bfa81
+def _decoded(path:Path, size:int):
+    "`decode_image` of a file the user named; a file it skips is a DataError that says why."
+    decoded = decode_image(path, size)
+    if decoded.skipped: raise DataError(f"{path} is {decoded.skipped}: give another image file")
+    return decoded
+
+def _image_size(path) -> tuple: # (width, height)
+    "An image file's size as viewers show it (EXIF orientation applied), from its header alone."
+    try:
+        with open_image(path) as im:
+            turned = im.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8)  # a quarter turn: sides swap
+            return im.size[::-1] if turned else im.size
+    except OSError as e:
+        raise DataError(f"{path} is not a readable image ({type(e).__name__}): give another image file") from None
+
 def load_photo(path, size:int) -> torch.Tensor: # (1, 3, size, size) in [-1, 1]
     "A photo file as the model's input, with a clear error for missing, unreadable and too small files."
     path = Path(path)
     if not path.is_file(): raise DataError(f"no image at {path}")
-    decoded = decode_image(path, size)
-    if decoded.skipped: raise DataError(f"{path} is {decoded.skipped}: give a JPEG, PNG, WebP or BMP photo")
+    decoded = _decoded(path, size)
     if decoded.upscaled:
-        with Image.open(path) as im: w, h = im.size
+        w, h = _image_size(path)
         raise DataError(f"{path} is {w}x{h}, smaller than the model's {size}x{size} images: give a photo at least {size} pixels on its shorter side")
     return torch.tensor(decoded.pixels).permute(2, 0, 1)[None].float() / 127.5 - 1
 
@@ -204,12 +218,9 @@ def load_mask(mask:str, photo, size:int) -> torch.Tensor: # (1, 1, size, size), 
     if mask in MASKS: return named_mask(mask, size)
     path = Path(mask)
     if not path.is_file(): raise DataError(f"--mask {mask} is neither a file nor one of {', '.join(MASKS)}")
-    try:
-        with Image.open(path) as im: mask_size = im.size
-        with Image.open(photo) as im: photo_size = im.size
-    except OSError as e: raise DataError(f"{path} is not a readable image ({type(e).__name__})") from None
+    mask_size, photo_size = _image_size(path), _image_size(photo)
     if mask_size not in (photo_size, (size, size)):
         raise DataError(f"the mask {path} is {mask_size[0]}x{mask_size[1]} but the photo is {photo_size[0]}x{photo_size[1]}: "
                         f"give a mask of the photo's size or of the model's, {size}x{size}")
-    pixels = decode_image(path, size).pixels  # cropped and resized as the photo is
+    pixels = _decoded(path, size).pixels  # cropped and resized as the photo is
     return torch.from_numpy(pixels.mean(-1) > 127)[None, None].float()

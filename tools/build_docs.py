@@ -5,17 +5,24 @@ name, hidden cells dropped, the title moved into front matter) into `_proc/`; nb
 of `_docs/`, with a sidebar in lesson order. Math becomes MathML while building, so the pages load no script and
 nothing from the network. README.md is what `nbs/index.ipynb` renders to as Markdown.
 
+What notebooks bring is not trusted: HTML from Markdown cells and outputs passes an allow-list of tags and attributes
+(anything else is shown as text), script outputs are dropped, and nothing is written or copied outside --out. The
+builder deletes only what an earlier build of its own wrote there (listed in the folder's MARKER file), and refuses
+a folder that holds anything else but a build of its own.
+
     python tools/build_docs.py                 # README.md and _docs/ (open _docs/index.html)
     python tools/build_docs.py --check-readme  # exit 1 when README.md is not what nbs/index.ipynb renders
 """
 import argparse
 import html
+import json
 import os
 import re
 import shutil
 import sys
 from pathlib import Path
 
+import bleach
 import nbformat
 import yaml
 from jinja2 import pass_context
@@ -51,6 +58,44 @@ def readme_markdown(index: Path = NBS / "index.ipynb") -> str:
                            for o in cell.outputs if "image/png" not in o.get("data", {}))
             if text.strip(): parts.append(f"```\n{text.rstrip()}\n```")
     return "\n\n".join(p.strip("\n") for p in parts) + "\n"
+
+
+# ---------------------------------------------------------------- what notebooks bring, made safe
+MATHML = {"math", "mi", "mn", "mo", "ms", "mtext", "mrow", "mfrac", "msqrt", "mroot", "msub", "msup", "msubsup", "munder",
+          "mover", "munderover", "mspace", "mstyle", "mpadded", "mphantom", "menclose", "mtable", "mtr", "mtd", "semantics"}
+TAGS = MATHML | {"a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "details", "div", "dl", "dt", "em",
+                 "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "q", "s", "samp",
+                 "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul"}
+ATTRIBUTES = {"*": {"class", "id", "title", "lang"}, "a": {"href"}, "img": {"src", "alt", "width", "height"},
+              "td": {"colspan", "rowspan", "align"}, "th": {"colspan", "rowspan", "align"}, "ol": {"start"}}
+MATHML_ATTRIBUTES = {"display", "xmlns", "mathvariant", "fence", "form", "stretchy", "separator", "lspace", "rspace", "width",
+                     "height", "depth", "accent", "accentunder", "displaystyle", "scriptlevel", "columnalign", "rowalign",
+                     "columnspacing", "rowspacing", "linethickness", "notation", "minsize", "maxsize", "largeop",
+                     "movablelimits", "symmetric"}
+OUTPUT_TYPES = {"text/plain", "text/markdown", "text/html", "text/latex", "image/png", "image/jpeg", "image/gif"}  # no scripts
+
+
+def _allowed_attribute(tag: str, name: str, value: str) -> bool:
+    "The allow-list of attributes; images only from the site itself or inline data (no request to the network)."
+    if name == "src": return tag == "img" and (value.startswith("data:image/") or not re.match(r"[\w+.-]*:|/", value))
+    if value.startswith("data:"): return False
+    return name in ATTRIBUTES["*"] | ATTRIBUTES.get(tag, set()) or (tag in MATHML and name in MATHML_ATTRIBUTES)
+
+
+SANITIZER = bleach.Cleaner(tags=TAGS, attributes=_allowed_attribute, protocols={"http", "https", "mailto", "data"},
+                           strip=False, strip_comments=True)
+
+
+def sanitized(fragment: str) -> str:
+    "HTML reduced to the allow-list: other tags are shown as text, other attributes and URL schemes are dropped."
+    return SANITIZER.clean(fragment)
+
+
+def without_scripts(cell):
+    "A code cell's outputs in the types a page shows without running anything (JavaScript and the like dropped)."
+    for output in cell.get("outputs", []):
+        if "data" in output: output["data"] = {k: v for k, v in output["data"].items() if k in OUTPUT_TYPES}
+    return cell
 
 
 # ---------------------------------------------------------------- pages
@@ -115,15 +160,22 @@ PAGE = """<!doctype html>
 """
 
 
+def repository_file(rel: str):
+    "The file ROOT/`rel` as a path inside the repository (no hidden part such as .git), or None where it is not one."
+    src = (ROOT / html.unescape(rel)).resolve()
+    if not src.is_file() or not src.is_relative_to(ROOT): return None
+    inside = src.relative_to(ROOT)
+    return None if any(part.startswith(".") for part in inside.parts) else inside
+
+
 def copy_repository_files(page: str, out: Path) -> str:
-    "Files the notebooks reference as ../PATH (the pretrained grid, say) are copied into the site and linked there."
+    "Files the notebooks reference as ../PATH (the pretrained grid, say) are copied into the site and linked there; nothing from outside the repository."
     def copy(m):
-        rel = m[2]
-        src = ROOT / rel
-        if src.is_file():
-            (out / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, out / rel)
-        return f'{m[1]}="{rel}"'
+        inside = repository_file(m[2])
+        if inside is None: return f'{m[1]}=""'
+        (out / inside).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / inside, out / inside)
+        return f'{m[1]}="{html.escape(inside.as_posix())}"'
     return re.sub(r'(src|href)="\.\./([^"#]+)"', copy, page)
 
 
@@ -153,6 +205,14 @@ def link_methods_to_their_class(out: Path):
         p.write_text(re.sub(r'href="([\w-]+\.html)#([^"]+)"', fix, p.read_text(encoding="utf-8")), encoding="utf-8")
 
 
+def page_file(path: Path, meta: dict) -> str:
+    "The front matter's output-file: a plain page name, never a path or markup."
+    file = str(meta.get("output-file", path.stem + ".html"))
+    if not re.fullmatch(r"\w[\w-]*\.html", file):
+        sys.exit(f"{path.name}: output-file {file!r} is not a plain page name such as name.html: fix the notebook's front matter")
+    return file
+
+
 def build_site(proc: Path, out: Path) -> list:
     "Render every processed notebook into `out` as its front matter's output-file; returns the page files in lesson order."
     notebooks = sorted(proc.glob("*.ipynb"), key=lambda p: (p.stem != "index", p.stem))
@@ -160,15 +220,16 @@ def build_site(proc: Path, out: Path) -> list:
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
         meta = front_matter(nb)
-        nb.cells = [quarto_directives_applied(c) for c in in_source_order(nb.cells)]
-        pages.append((path.stem, meta.get("output-file", path.stem + ".html"), meta.get("title", path.stem), meta.get("description", ""), nb))
+        nb.cells = [without_scripts(quarto_directives_applied(c)) for c in in_source_order(nb.cells)]
+        pages.append((path.stem, page_file(path, meta), str(meta.get("title", path.stem)), str(meta.get("description", "")), nb))
     files, host = {stem: file for stem, file, *_ in pages}, doc_host()
     out.mkdir(parents=True, exist_ok=True)
     exporter = PageExporter()
     for stem, file, title, description, nb in pages:
         nav = "".join(f'<li{" class=current" if f == file else ""}><a href="{f}">{html.escape(t)}</a></li>' for _, f, t, _, _ in pages)
         body, _ = exporter.from_notebook_node(nb)
-        lead = f'<p class="lead">{exporter.markdown2html({}, description)[3:-5]}</p>' if description else ""
+        lead = f'<p class="lead">{sanitized(exporter.markdown2html({}, description)[3:-5])}</p>' if description else ""
+        body = sanitized(body)
         page = PAGE.format(title=html.escape(title), project=PROJECT, nav=nav, lead=lead, body=body)
         (out / file).write_text(relative_links(copy_repository_files(page, out), files, host), encoding="utf-8")
     link_methods_to_their_class(out)
@@ -198,6 +259,31 @@ th { background: #f5f6f7; } math[display="block"] { margin: .6rem 0; overflow-x:
 """
 
 
+# ---------------------------------------------------------------- the output folder: only our own files are deleted
+MARKER = ".landscape-diffusion-site.json"  # in --out: the files a build wrote there, the only ones the next build deletes
+
+
+def files_below(folder: Path) -> set:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()}
+
+
+def clear_earlier_build(out: Path):
+    "Delete the files an earlier build wrote into `out` (its MARKER lists them); refuse a non-empty folder without one."
+    marker = out / MARKER
+    if not marker.is_file():
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            sys.exit(f"{out} is not an empty folder, and no build of this site is in it: give a new or empty --out folder (nothing was deleted)")
+        return
+    home = Path(os.path.realpath(out))
+    for rel in map(Path, json.loads(marker.read_text(encoding="utf-8"))):
+        f = out / rel
+        if rel.is_absolute() or ".." in rel.parts or not Path(os.path.realpath(f.parent)).is_relative_to(home): continue
+        if f.is_file() or f.is_symlink(): f.unlink()
+        for folder in f.parents[:len(rel.parts) - 1]:  # the folders the build made, once empty
+            if folder.is_dir() and not any(folder.iterdir()): folder.rmdir()
+    marker.unlink()
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(ROOT / "_docs"), help="where the site goes (default: _docs/)")
@@ -208,13 +294,15 @@ def main(argv=None):
     if args.check_readme:
         if (ROOT / "README.md").read_text(encoding="utf-8") == readme: return print("README.md is what nbs/index.ipynb renders")
         sys.exit("README.md differs from what nbs/index.ipynb renders: edit the notebook, then run python tools/build_docs.py")
+    out = Path(args.out)
+    clear_earlier_build(out)
     if not args.site_only: (ROOT / "README.md").write_text(readme, encoding="utf-8")
     os.environ["PYTHONWARNINGS"] = "ignore:Found cells containing imports"  # the install cells, in nbdev's worker processes
     from nbdev.serve import proc_nbs  # nbdev's own notebook processing, without Quarto
     proc = proc_nbs(str(NBS), force=True)
-    out = Path(args.out)
-    if out.exists(): shutil.rmtree(out)
+    others = files_below(out) if out.is_dir() else set()
     pages = build_site(proc, out)
+    (out / MARKER).write_text(json.dumps(sorted(files_below(out) - others), indent=0), encoding="utf-8")
     print(f"wrote {'' if args.site_only else 'README.md and '}{len(pages)} pages to {out}: open {out / 'index.html'}")
 
 
