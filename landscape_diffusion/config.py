@@ -62,7 +62,7 @@ class Config:
     seed:int = 0 # seed of the model, the batches and the noise
     log_every:int = 50 # steps between loss reads (each read waits for the device)
     checkpoint_every:str = "10m" # write the checkpoint once this much time has passed since the last ("0s": every epoch); always at the end, at the time limit and on interrupt
-    out:str = None # output folder (None: runs/<preset>, under /kaggle/working on Kaggle, on Google Drive on Colab when mounted)
+    out:str = None # output folder (None: runs/PRESET under /kaggle/working on Kaggle, on Google Drive on Colab when mounted, else here)
     preset:str = None # the preset this config came from
 
     def __post_init__(self):
@@ -101,7 +101,7 @@ def run_root(colab_drive:Path=None) -> Path:
     return Path(".")
 
 def default_out(preset:str) -> str:
-    "runs/<preset> under `run_root()`: the place on this machine that outlives the session."
+    "runs/PRESET under `run_root()`: the place on this machine that outlives the session."
     return str(run_root() / "runs" / preset)
 
 def session_time_limit() -> str: # SESSION_LIMIT on Kaggle and Colab, None elsewhere
