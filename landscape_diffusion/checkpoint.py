@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'REQUIRED', 'BEFORE_FIELD', 'SAMPLING_FIELDS', 'GRID_SEED', 'GRID_TILE', 'MAX_GRID_PIXELS',
            'SAMPLE_BATCH', 'MAX_SAMPLE_PIXELS', 'HALF_MAX', 'CheckpointError', 'save_checkpoint', 'weights_digest',
-           'load_checkpoint', 'config_from', 'build_model', 'build_diffusion', 'load_weights', 'ema_weights',
-           'model_from_checkpoint', 'sample_grid', 'grid_shape', 'check_grid', 'grid_image', 'save_grid', 'grid_table',
-           'sampler_settings', 'Sampling', 'ready_to_sample', 'sample_images', 'check_half', 'export_weights']
+           'load_checkpoint', 'config_from', 'stored_config', 'build_model', 'build_diffusion', 'load_weights',
+           'ema_weights', 'model_from_checkpoint', 'sample_grid', 'grid_shape', 'check_grid', 'grid_image', 'save_grid',
+           'grid_table', 'sampler_settings', 'Sampling', 'ready_to_sample', 'sample_images', 'check_half',
+           'export_weights']
 
 # %% ../nbs/07_checkpoint.ipynb #2916ff0b
 import hashlib
@@ -86,6 +87,10 @@ def config_from(state:dict) -> Config:
         return validate(Config(**{**BEFORE_FIELD, **{k: v for k, v in state["config"].items() if k in known}}))
     except (ConfigError, TypeError, AttributeError, KeyError) as e:
         raise CheckpointError(f"the checkpoint's stored config is not one a run could have ({e}): the file was edited or damaged") from None
+
+def stored_config(path) -> Config:
+    "The checked config a checkpoint file stores."
+    return config_from(load_checkpoint(path))
 
 def build_model(cfg:Config) -> UNet:
     "The UNet a config describes."

@@ -240,7 +240,7 @@ def test_many_samples_are_saved_before_a_bounded_grid(run, tmp_path, capsys, mon
 
 @pytest.mark.parametrize("args, message", [
     (["sample", "--n", 200_000], "at most 131,072"),
-    (["inpaint", "--image", "photo.png", "--n", 1000], "--n must be at most 256"),
+    (["inpaint", "--image", "photo.png", "--n", 1000], "--n must be at most 256 (the images one batch makes"),
     (["animate", "--n", 256, "--steps", 1000, "--frames", 1000], "choose a smaller tile"),
     (["inpaint", "--image", "photo.png", "--resample", 10 ** 6], "--resample must be at most 100"),
 ])
