@@ -6,10 +6,12 @@
 __all__ = ['INCEPTION_FILE', 'INCEPTION_URL', 'INCEPTION_SHA256_PREFIX', 'REAL_STATES', 'METRICS', 'EvaluationError', 'to_uint8',
            'laplacian_pyramid', 'sliced_wasserstein', 'swd', 'sky_ground_gap', 'top_brighter', 'pixel_noise',
            'saturation', 'colour', 'sha256_of', 'verified_weights', 'inception_weights', 'images_key', 'fid',
-           'memorisation', 'show_closest_pairs', 'check_metrics', 'evaluate_images', 'evaluate', 'format_table']
+           'memorisation', 'show_closest_pairs', 'check_metrics', 'evaluate_images', 'evaluate', 'format_table',
+           'finite_or_none']
 
 # %% ../nbs/04_evaluate.ipynb #99bdffbd
 import hashlib
+import math
 import socket
 import time
 from pathlib import Path
@@ -247,10 +249,13 @@ def memorisation(
     g = torch.Generator().manual_seed(seed)
     ref = torch.randperm(len(train), generator=g)[:n_reference].sort().values
     d_train, _ = _nearest(train[ref], train[ref], exclude_self=True)
-    ratio = d_gen / d_train.median()
-    return dict(ratio=ratio, nearest=nn, train_nn_median=d_train.median().item(),
-                summary={"memorisation_min_ratio": ratio.min().item(), "memorisation_median_ratio": ratio.median().item(),
-                         "memorisation_share_below_0.5": (ratio < 0.5).float().mean().item()})
+    spacing = d_train.median()  # the usual distance from a training image to its nearest other one
+    ratio = d_gen / spacing
+    summary = {"memorisation_min_ratio": ratio.min().item(), "memorisation_median_ratio": ratio.median().item(),
+               "memorisation_share_below_0.5": (ratio < 0.5).float().mean().item()}
+    if not 0 < spacing < math.inf:  # one image has no neighbour, identical ones no spacing: nothing to judge copies by
+        summary = {**dict.fromkeys(summary), "memorisation_note": "needs 2 or more different training images"}
+    return dict(ratio=ratio, nearest=nn, train_nn_median=spacing.item(), summary=summary)
 
 def show_closest_pairs(generated:torch.Tensor, train:torch.Tensor, result:dict, k:int=8):
     "The k samples closest to a training image (top row) above their nearest training images (bottom row)."
@@ -309,3 +314,10 @@ def format_table(rows:list, keys=None) -> str:
     lines = ["  ".join(k.rjust(widths[k]) for k in keys)]
     lines += ["  ".join(cell(r.get(k, "")).rjust(widths[k]) for k in keys) for r in rows]
     return "\n".join(lines)
+
+# %% ../nbs/04_evaluate.ipynb #605f7958
+def finite_or_none(value):
+    "A result with each NaN or infinity (a measure that could not be taken) as None, for strict JSON."
+    if isinstance(value, dict): return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)): return [finite_or_none(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value

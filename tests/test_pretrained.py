@@ -4,10 +4,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image
 
-from landscape_diffusion.checkpoint import config_from, load_checkpoint
+from landscape_diffusion.checkpoint import CheckpointError, config_from, load_checkpoint, weights_digest
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 WEIGHTS = PRETRAINED / "landscapes32.pt"
@@ -20,6 +21,16 @@ def test_the_pretrained_file_is_small_half_precision_ema_weights():
     assert {v.dtype for v in state["model"].values() if v.is_floating_point()} == {torch.float16}
     cfg = config_from(state)
     assert (cfg.preset, cfg.prediction, cfg.size, cfg.holdout_every) == ("cpu-photos", "v", 32, 10)
+
+
+def test_the_pretrained_file_carries_the_sha256_of_its_weights(tmp_path):
+    "Issue 26, item 2: a flipped bit in the shared weights loaded silently and sampled noise."
+    state = load_checkpoint(WEIGHTS)
+    assert state["sha256"] == weights_digest(state)
+    data = bytearray(WEIGHTS.read_bytes())
+    data[data.find(state["model"]["outc.weight"].numpy().tobytes()) + 5] ^= 4
+    (tmp_path / "flipped.pt").write_bytes(data)
+    with pytest.raises(CheckpointError, match="is damaged"): load_checkpoint(tmp_path / "flipped.pt")
 
 
 def test_sample_from_the_pretrained_model_works_offline(tmp_path):
