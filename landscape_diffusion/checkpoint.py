@@ -22,7 +22,7 @@ import torch
 from torchvision.utils import make_grid, save_image
 
 from .config import Config, ConfigError, validate
-from .data import atomic_write
+from .files import atomic_write
 from .device import autocast_for, compute_device
 from .diffusion import Diffusion
 from .unet import UNet

@@ -27,7 +27,9 @@ from torchvision.utils import save_image
 from .checkpoint import (GRID_TILE, SAMPLE_BATCH, CheckpointError, check_grid, export_weights,
                                             ready_to_sample, sample_images, sampler_settings, save_grid, stored_config)
 from .config import MAX_SIZE, PRESETS, Config, ConfigError, default_out, get_config
-from .data import PARTS, DataError, atomic_write, load_images
+from .device import GPUError
+from .data import PARTS, DataError, load_images
+from .files import atomic_write
 from .evaluate import INCEPTION_FILE, METRICS, EvaluationError, evaluate, finite_or_none, format_table, to_uint8
 from .play import MASKS, denoise_frames, interpolate, interpolate_images, inpaint, load_mask, load_photo, outpaint, save_gif
 from .train import TrainingError, train
@@ -350,6 +352,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try: COMMANDS[args.command](args)
     except ConfigError as e: parser.error(str(e))
-    except (DataError, CheckpointError, TrainingError, EvaluationError) as e:
+    except (DataError, CheckpointError, TrainingError, EvaluationError, GPUError) as e:
         print(f"landscape-diffusion {args.command}: error: {e}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt as e:  # a run saved at its step (RunInterrupted), or Ctrl-C elsewhere
+        print(f"landscape-diffusion {args.command}: {e or 'interrupted'}", file=sys.stderr)
+        sys.exit(130)

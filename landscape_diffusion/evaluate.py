@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import model_from_checkpoint, sample_images, sampler_settings
-from .data import atomic_write, default_cache_dir, load_part
+from .data import default_cache_dir, load_part
+from .files import atomic_write
 from .diffusion import show_images
 
 # %% ../nbs/04_evaluate.ipynb #18a783d6

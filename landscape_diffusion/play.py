@@ -14,7 +14,9 @@ import torch
 from PIL import ExifTags, Image
 
 from .checkpoint import GRID_TILE, grid_image
-from .data import DataError, atomic_write, decode_image, open_image
+from .data import DataError
+from .files import atomic_write
+from .images import decode_image, open_image
 from .diffusion import Diffusion, _randn, ddim_sigma, predict_x0, reverse_step, sampling_timesteps
 
 # %% ../nbs/08_play.ipynb #caf21957

@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from landscape_diffusion.data import DataError, decode_image, load_images, load_folder
+from landscape_diffusion.data import DataError, load_images, load_folder
+from landscape_diffusion.images import decode_image
 
 RED = (200, 30, 40)
 

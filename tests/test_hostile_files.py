@@ -125,7 +125,7 @@ def test_item13_an_empty_xdg_cache_home_is_unset_and_a_tilde_cache_dir_is_home(t
 
 
 def test_item6_train_removes_only_temporaries_named_and_owned_as_its_own(tmp_path):
-    from landscape_diffusion.data import remove_stale_temporaries, temporary_path
+    from landscape_diffusion.files import remove_stale_temporaries, temporary_path
     gone = subprocess.Popen(["true"]); gone.wait()  # a process id that no longer runs
     folder = tmp_path / "run"; folder.mkdir()
     stale = temporary_path(folder / "checkpoint.pt", gone.pid); stale.write_bytes(b"half a checkpoint")
@@ -159,7 +159,7 @@ def test_item9_an_npz_that_expands_past_the_limit_is_refused_from_its_header(tmp
 
 def test_item9_a_padded_jpeg_is_refused_before_decoding(tmp_path):
     import time
-    from landscape_diffusion.data import decode_image
+    from landscape_diffusion.images import decode_image
     photo = tmp_path / "padded.jpg"
     Image.new("RGB", (64, 64), "blue").save(photo)
     with open(photo, "r+b") as f: f.truncate(200 * 2**20)  # a sparse 200 MB file: nothing to write, seconds to decode

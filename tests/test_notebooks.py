@@ -1,9 +1,9 @@
 """Every notebook run top to bottom in a fresh Jupyter kernel, as "Run all" does on Kaggle and Colab: no cell skipped
 (the slow ones included), the parameters cells given tiny values. Also the install cell's three branches."""
 import importlib.metadata
+import importlib.util
 import json
 import subprocess
-import sys
 from configparser import ConfigParser
 from pathlib import Path
 
@@ -14,8 +14,9 @@ from PIL import Image
 from landscape_diffusion.synthetic import synthetic_landscapes
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-from run_notebook import run_all  # what benchmarks/gpu.sh runs the training notebook with
+_spec = importlib.util.spec_from_file_location("run_notebook", ROOT / "tools" / "run_notebook.py")
+_spec.loader.exec_module(run_notebook := importlib.util.module_from_spec(_spec))
+run_all = run_notebook.run_all  # as benchmarks/gpu.sh runs the training notebook
 
 NOTEBOOKS = sorted((ROOT / "nbs").glob("*.ipynb"))
 SETTINGS = ConfigParser(delimiters=["="]); SETTINGS.read(ROOT / "settings.ini")

@@ -186,7 +186,7 @@ def test_temporaries_of_killed_writers_are_cleaned_when_a_run_starts(run, tmp_pa
     import os, shutil
     folder = tmp_path / "run"; shutil.copytree(run, folder)
     dead = subprocess.Popen(["true"]); dead.wait()  # a process id that no longer runs
-    stale, live = folder / f".checkpoint.pt.{dead.pid}.tmp", folder / "grids" / f".x.png.{os.getpid()}.tmp"
+    stale, live = folder / f".checkpoint.pt.landscape-{dead.pid}.tmp", folder / "grids" / f".x.png.landscape-{os.getpid()}.tmp"
     stale.write_bytes(b"half a checkpoint"); live.write_bytes(b"being written")
     assert cli("train", "--resume", "--out", folder, "--epochs", 2, "--progress", "none").returncode == 0
     assert not stale.exists() and live.exists()

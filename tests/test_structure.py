@@ -9,11 +9,12 @@ LIB = Path(landscape_diffusion.__file__).parent
 NBS = LIB.parent / "nbs"
 # each module and the modules it may import (design.md's arrows); nothing may import cli
 ALLOWED = {
-    "unet": set(), "diffusion": set(), "synthetic": set(), "data": {"synthetic"}, "config": {"data"},  # config asks data where Kaggle keeps its output
-    "device": set(), "checkpoint": {"config", "data", "device", "diffusion", "unet"},
-    "train": {"checkpoint", "config", "data", "device", "diffusion", "unet"},
-    "evaluate": {"checkpoint", "data", "diffusion"}, "play": {"checkpoint", "data", "diffusion"},
-    "cli": {"checkpoint", "config", "data", "evaluate", "play", "train"},
+    "unet": set(), "diffusion": set(), "synthetic": set(), "files": set(), "images": set(),
+    "data": {"files", "images", "synthetic"}, "config": {"data"},  # config asks data where Kaggle keeps its output
+    "device": set(), "checkpoint": {"config", "data", "device", "diffusion", "files", "unet"},
+    "runs": {"checkpoint", "files"}, "train": {"checkpoint", "config", "data", "device", "diffusion", "files", "runs", "unet"},
+    "evaluate": {"checkpoint", "data", "diffusion", "files"}, "play": {"checkpoint", "data", "diffusion", "files", "images"},
+    "cli": {"checkpoint", "config", "data", "device", "evaluate", "files", "play", "train"},
 }
 
 
