@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from .checkpoint import (build_diffusion, build_model, config_from, load_checkpoint, load_weights,
+from .checkpoint import (build_diffusion, build_model, check_grid, config_from, load_checkpoint, load_weights,
                                             sample_grid, save_checkpoint, save_grid)
 from .config import Config, ConfigError, parse_duration, resume_config, validate
 from .data import epoch_batches, load_part
@@ -286,6 +286,7 @@ def _fit(self) -> "Trainer":
                dynamic_ncols=True, desc="training")
     self.started = self.last_saved = time.monotonic()
     try:
+        check_grid(cfg.sample_n, cfg.size, cfg.size)  # a grid too large to draw is refused before training, not after
         with stop_requests(self):
             for epoch in range(self.epoch, cfg.epochs):
                 started = time.perf_counter()

@@ -265,3 +265,13 @@ def test_nothing_to_train_on_is_said_before_any_step_and_a_refused_batch_leaves_
     with pytest.raises(ConfigError, match="must cover 1 processes x grad_accum 32"):
         train(get_config("tiny", grad_accum=32, out=str(tmp_path / "refused")), progress="none")
     assert not (tmp_path / "refused").exists()
+
+
+def test_impossible_steps_seeds_and_grids_are_one_line_before_training(tmp_path):
+    r = cli("train", *TINY, "--steps", 10**10, "--out", tmp_path / "steps", check=False)
+    assert r.returncode == 2 and "steps must be at most 100,000" in r.stderr and "Traceback" not in r.stderr
+    from landscape_diffusion.config import ConfigError
+    with pytest.raises(ConfigError, match="seed must be below 2\\*\\*63"): get_config("tiny", seed=2**64)
+    with pytest.raises(ConfigError, match="more than .* in all"):
+        train(get_config("tiny", sample_n=10**6, out=str(tmp_path / "grid")), progress="none")
+    assert not (tmp_path / "grid" / "checkpoint.pt").exists()
