@@ -23,6 +23,7 @@ from torchvision.utils import make_grid, save_image
 
 from .config import Config, ConfigError, validate
 from .files import atomic_write
+from .images import open_image
 from .device import autocast_for, compute_device
 from .diffusion import Diffusion
 from .unet import UNet
@@ -171,14 +172,13 @@ def save_grid(images:torch.Tensor, path, tile:int=GRID_TILE, nrow:int=None) -> P
 def grid_table(out, every:int=1, ncols:int=5):
     "Show a run's saved grids in epoch order, for watching the same samples improve."
     import matplotlib.pyplot as plt
-    from PIL import Image
     grids = sorted(Path(out, "grids").glob("epoch_*.png"))[::every]
     if not grids: return None
     nrows = math.ceil(len(grids) / ncols)
     fig, axes = plt.subplots(nrows, min(ncols, len(grids)), figsize=(2.2 * min(ncols, len(grids)), 2.4 * nrows), squeeze=False)
     for ax in axes.flat: ax.axis("off")
     for ax, g in zip(axes.flat, grids):
-        ax.imshow(Image.open(g)); ax.set_title(f"epoch {int(g.stem.split('_')[1])}")
+        ax.imshow(open_image(g)); ax.set_title(f"epoch {int(g.stem.split('_')[1])}")
     return fig
 
 # %% ../nbs/07_checkpoint.ipynb #a2ebdadb

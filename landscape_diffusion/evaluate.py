@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import model_from_checkpoint, sample_images, sampler_settings
-from .data import default_cache_dir, load_part
+from .data import cache_folder, default_cache_dir, load_part
 from .files import atomic_write
 from .diffusion import show_images
 
@@ -217,7 +217,7 @@ def fid(
     from torchmetrics.image.fid import FrechetInceptionDistance
     if feature is None: metric = FrechetInceptionDistance(feature=2048, feature_extractor_weights_path=str(inception_weights(weights)), reset_real_features=False)
     else: metric = FrechetInceptionDistance(feature=feature, reset_real_features=False, input_img_size=tuple(real.shape[1:]))
-    cache = Path(cache_dir) / f"fid-{feature_name}-{real.shape[-1]}px-{images_key(real)}.pt" if cache_dir else None
+    cache = cache_folder(cache_dir) / f"fid-{feature_name}-{real.shape[-1]}px-{images_key(real)}.pt" if cache_dir else None
     hit = cache is not None and cache.exists()
     if hit:
         saved = torch.load(cache, weights_only=True)

@@ -11,7 +11,7 @@ NBS = LIB.parent / "nbs"
 ALLOWED = {
     "unet": set(), "diffusion": set(), "synthetic": set(), "files": set(), "images": set(),
     "data": {"files", "images", "synthetic"}, "config": {"data"},  # config asks data where Kaggle keeps its output
-    "device": set(), "checkpoint": {"config", "data", "device", "diffusion", "files", "unet"},
+    "device": set(), "checkpoint": {"config", "data", "device", "diffusion", "files", "images", "unet"},
     "runs": {"checkpoint", "files"}, "train": {"checkpoint", "config", "data", "device", "diffusion", "files", "runs", "unet"},
     "evaluate": {"checkpoint", "data", "diffusion", "files"}, "play": {"checkpoint", "data", "diffusion", "files", "images"},
     "cli": {"checkpoint", "config", "data", "device", "evaluate", "files", "play", "train"},
