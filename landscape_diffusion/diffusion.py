@@ -128,7 +128,7 @@ def _device_of(model, default="cpu"):
     p = next(model.parameters(), None) if hasattr(model, "parameters") else None
     return p.device if p is not None else torch.device(default)
 
-SAMPLERS = {"ddpm": ("linspace", 1.0), "ddim": ("linspace", 0.0), "dpm++": ("logsnr", 0.0)}  # each one's spacing and eta
+SAMPLERS = {"ddpm": ("linspace", 1.0), "ddim": ("linspace", 0.0), "dpm++": ("logsnr", 0.0)}  # spacing and eta
 
 def check_sampler(sampler:str, eta:float):
     "Raise a clear error for an unknown sampler, or for fresh noise asked of the ODE solver."
@@ -246,7 +246,7 @@ class Diffusion:
                model:Callable, # the model, model(x_t, t), predicting what `prediction` says
                n:int=16, # number of images
                size:int=32, # image side in pixels
-               sampler:str="ddpm", # "ddpm" (stochastic, all steps), "ddim" (deterministic, few) or "dpm++" (fewer still)
+               sampler:str="ddpm", # "ddpm" (stochastic, all steps), "ddim" (deterministic) or "dpm++" (fewest)
                steps:int=None, # sampler steps (default: all for ddpm, 50 for ddim, 20 for dpm++)
                eta:float=None, # fresh-noise scale (default: 1 for ddpm, 0 for ddim)
                generator:torch.Generator=None, # random source: a fixed seed gives the same images
