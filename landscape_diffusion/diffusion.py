@@ -211,6 +211,11 @@ class Diffusion:
         err = self.loss_weight(ab) * (out - target) ** 2
         return err.mean() if reduction == "mean" else err.sum()
 
+    def default_steps(self, sampler:str) -> int:
+        "The steps a sampler takes unless told: all of them for ddpm, 50 for ddim, 20 for dpm++."
+        check_sampler(sampler, 0.0)
+        return {"ddpm": self.steps, "ddim": 50, "dpm++": 20}[sampler]
+
     def schedule_for(self, steps:int, eta:float, device, spacing:str="linspace"): # (ts, ab_t, ab_prev, sigma) per step
         "The steps a sampler visits, alpha-bar at each and at the step it goes to, and the fresh-noise std."
         ts = spaced_timesteps(self.alpha_bar, steps, spacing).to(device)
@@ -258,7 +263,7 @@ class Diffusion:
               ) -> torch.Tensor: # (n, channels, size, size) float32 images
         "Generate images by running the reverse process from pure noise."
         check_sampler(sampler, eta)
-        steps = {"ddpm": self.steps, "ddim": 50, "dpm++": 20}[sampler] if steps is None else steps
+        steps = self.default_steps(sampler) if steps is None else steps
         eta = SAMPLERS[sampler][1] if eta is None else eta
         device = torch.device(device) if device is not None else _device_of(model)
         x = x_T.to(device) if x_T is not None else _randn((n, channels, size, size), generator, device)
