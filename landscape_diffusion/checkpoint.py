@@ -186,6 +186,7 @@ def sampler_settings(cfg:Config, sampler:str=None, steps:int=None, eta:float=Non
     "What was asked for (checked); the rest as the run's grids had it (or, for another sampler, that sampler's defaults)."
     if steps is not None and not 1 <= steps <= cfg.steps: raise ConfigError(f"sampler steps must be between 1 and {cfg.steps} (the run's diffusion steps); got {steps}")
     if eta is not None and not 0 <= eta < math.inf: raise ConfigError(f"eta must be a number >= 0 (0: deterministic DDIM, 1: DDPM's fresh noise); got {eta}")
+    if (sampler or cfg.sampler) == "dpm++" and eta: raise ConfigError(f"dpm++ solves the deterministic ODE: eta must be 0; got {eta}")
     if sampler not in (None, cfg.sampler): return sampler, steps, eta
     return cfg.sampler, cfg.sample_steps if steps is None else steps, cfg.sample_eta if eta is None else eta
 
@@ -240,7 +241,7 @@ def export_weights(ckpt, out, ema:bool=True, sampler:str=None, steps:int=None, e
     state = load_checkpoint(ckpt)
     cfg = config_from(state)
     sampler, steps, eta = sampler_settings(cfg, sampler, steps, eta)  # the file samples this way unless told otherwise
-    own_steps = cfg.steps if sampler == "ddpm" else cfg.sample_steps  # DDPM's own default: every diffusion step
+    own_steps = cfg.sample_steps if sampler == cfg.sampler else build_diffusion(cfg).default_steps(sampler)  # another's own
     cfg = replace(cfg, sampler=sampler, sample_steps=steps or own_steps, sample_eta=eta)
     weights = ema_weights(state["ema"]) if ema and state.get("ema") is not None else state["model"]
     check_half(weights, ckpt)

@@ -26,7 +26,7 @@ from torchvision.utils import save_image
 
 from .checkpoint import (GRID_TILE, SAMPLE_BATCH, CheckpointError, check_grid, export_weights,
                                             ready_to_sample, sample_images, sampler_settings, save_grid, stored_config)
-from .config import MAX_SIZE, PRESETS, Config, ConfigError, default_out, get_config
+from .config import CHOICES, MAX_SIZE, PRESETS, Config, ConfigError, default_out, get_config
 from .device import GPUError
 from .data import PARTS, DataError, load_images
 from .files import atomic_write
@@ -68,7 +68,7 @@ def add_config_args(p, skip=()):
 def add_sampler_args(p, seed:bool=True):
     "How to sample from a checkpoint: shared by `sample`, `evaluate` and `export` (which stores them in the file)."
     p.add_argument("--ckpt", required=True, help="checkpoint.pt written by train")
-    p.add_argument("--sampler", choices=("ddim", "ddpm"), default=None, help="(default: the one the run's grids used)")
+    p.add_argument("--sampler", choices=CHOICES["sampler"], default=None, help="dpm++ is deterministic (default: the run's grids')")
     p.add_argument("--steps", type=int, default=None, help="sampler steps (default: the run's grids', or the sampler's)")
     p.add_argument("--eta", type=float, default=None, help="fresh-noise scale (default: the run's grids', or the sampler's)")
     if seed: p.add_argument("--seed", type=seed_number, default=0)

@@ -1,4 +1,6 @@
 "DPM-Solver++ 2M: faster in steps than DDIM on the Gaussian oracle, and the same samples as diffusers' scheduler."
+from pathlib import Path
+
 import pytest, torch
 from diffusers import DPMSolverMultistepScheduler
 
@@ -67,3 +69,21 @@ def test_dpm_solver_refuses_fresh_noise_and_unknown_spacings():
     d = Diffusion()
     with pytest.raises(ValueError, match="eta must be 0"): d.sample(gaussian_oracle(d), sampler="dpm++", eta=0.5)
     with pytest.raises(ValueError, match="unknown spacing"): d.sample(gaussian_oracle(d), sampler="dpm++", spacing="even")
+
+
+def test_the_photo_presets_and_the_pretrained_file_sample_with_dpm_solver(tmp_path):
+    "Issue 24: the default everywhere a sampler is chosen; dpm++ refuses fresh noise in one line."
+    import subprocess, sys
+    from landscape_diffusion.checkpoint import config_from, load_checkpoint, sampler_settings
+    from landscape_diffusion.config import ConfigError, get_config
+    for preset in ("fast", "cpu-photos"):
+        cfg = get_config(preset)
+        assert (cfg.sampler, cfg.sample_steps, cfg.sample_eta) == ("dpm++", 20, 0.0)
+    stored = config_from(load_checkpoint(Path(__file__).resolve().parents[1] / "pretrained" / "landscapes32.pt"))
+    assert sampler_settings(stored) == ("dpm++", 20, 0.0)
+    with pytest.raises(ConfigError, match="deterministic ODE"): get_config("fast", sample_eta=1.0)
+    with pytest.raises(ConfigError, match="deterministic ODE"): sampler_settings(stored, eta=0.5)
+    r = subprocess.run([sys.executable, "-m", "landscape_diffusion", "sample", "--ckpt", "pretrained/landscapes32.pt", "--n", "2",
+                        "--sampler", "dpm++", "--steps", "8", "--out", str(tmp_path / "s.png")],
+                       capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 0 and (tmp_path / "s.png").exists(), r.stderr

@@ -10,7 +10,7 @@ NBS = LIB.parent / "nbs"
 # each module and the modules it may import (design.md's arrows); nothing may import cli
 ALLOWED = {
     "unet": set(), "diffusion": set(), "synthetic": set(), "files": set(), "images": set(),
-    "data": {"files", "images", "synthetic"}, "config": {"data"},  # config asks data where Kaggle keeps its output
+    "data": {"files", "images", "synthetic"}, "config": {"data", "diffusion"},  # config asks data where Kaggle keeps its output
     "device": set(), "checkpoint": {"config", "data", "device", "diffusion", "files", "images", "unet"},
     "runs": {"checkpoint", "files"}, "train": {"checkpoint", "config", "data", "device", "diffusion", "files", "runs", "unet"},
     "evaluate": {"checkpoint", "data", "diffusion", "files"}, "play": {"checkpoint", "data", "diffusion", "files", "images"},
