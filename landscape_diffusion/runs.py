@@ -73,12 +73,12 @@ class RunInterrupted(KeyboardInterrupt):
     "A run stopped by Ctrl-C, Jupyter's Interrupt or SIGTERM, after saving its checkpoint; the message says how to go on."
 
 @contextlib.contextmanager
-def stop_requests(trainer:"Trainer"):
-    "While training, SIGINT and SIGTERM set `trainer.interrupted` instead of killing it; a second SIGINT stops at once."
+def stop_requests(run): # a trainer, or anything with an `interrupted` attribute
+    "While training, SIGINT and SIGTERM set `run.interrupted` instead of killing it; a second SIGINT stops at once."
     if threading.current_thread() is not threading.main_thread(): yield; return  # only the main thread may take signals
     def ask(signum, frame):
-        if trainer.interrupted and signum == signal.SIGINT: raise KeyboardInterrupt
-        trainer.interrupted = signal.Signals(signum).name
+        if run.interrupted and signum == signal.SIGINT: raise KeyboardInterrupt
+        run.interrupted = signal.Signals(signum).name
     previous = {s: signal.signal(s, ask) for s in (signal.SIGINT, signal.SIGTERM)}
     try: yield
     finally:
