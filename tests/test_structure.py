@@ -1,6 +1,7 @@
 "The library's shape: one job per module, imports flowing one way, the command line on top, notebooks in small cells."
 import ast
 import json
+import re
 from pathlib import Path
 
 import landscape_diffusion
@@ -76,3 +77,21 @@ def test_tests_import_only_declared_packages():
                 top = name.split(".")[0]
                 if top in sys.stdlib_module_names or top == "landscape_diffusion": continue
                 assert aliases.get(top.lower(), top.lower()) in declared, f"{test.name} imports {top}, which settings.ini does not declare"
+
+
+def notebook_of(module: Path) -> str:
+    "The notebook a generated module says it comes from."
+    return re.search(r"File to edit: \.\./nbs/(\w+)\.ipynb", module.read_text()).group(1)
+
+
+def test_notebooks_import_only_modules_of_earlier_notebooks():
+    "Lesson order is dependency order (issue 27): a reader meets every name before a notebook uses it."
+    home = {p.stem: notebook_of(p) for p in modules()}
+    late = []
+    for nb in sorted(NBS.glob("[0-9]*.ipynb")):
+        for cell in json.loads(nb.read_text())["cells"]:
+            source = "".join(cell["source"])
+            if cell["cell_type"] != "code" or "# Installs the library" in source: continue  # the install cell bootstraps
+            for name in re.findall(r"^\s*(?:from|import)\s+landscape_diffusion\.(\w+)", source, re.M):
+                if home[name] > nb.stem: late.append(f"{nb.stem} imports {name} from the later {home[name]}")
+    assert not late, late
