@@ -134,7 +134,7 @@ def check_gpu(device:torch.device):
     if device.type != "cuda": return
     capability, archs = torch.cuda.get_device_capability(device), torch.cuda.get_arch_list()
     if not archs or cuda_arch_supported(capability, archs): return
-    fix = gpu_kernel_fix(device)
+    fix = pascal_torch(torch.__version__) if capability >= (5, 0) else None  # what gpu_kernel_fix answers here
     how = (f"`pip install {' '.join(fix[1:])}`, then restart the kernel (or Python) and run again; on Kaggle the "
            "'GPU T4 x2' accelerator needs none of this" if fix else "no torch release supports it: use another GPU")
     raise GPUError(f"{torch.cuda.get_device_name(device)} (sm_{capability[0]}{capability[1]}) has no kernels in this torch "

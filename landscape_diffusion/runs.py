@@ -110,13 +110,17 @@ def watch_run(out) -> callable:
             else: handles[kind] = display(picture, display_id=True)
     return look
 
-def stream_lines(proc, on_line:callable, on_idle:callable, every:float=1.0):
-    "Hand each output line of `proc` to `on_line` as it comes, and call `on_idle` after each and every `every` seconds."
-    lines = queue.Queue()
+def stream_lines(proc, on_line:callable, on_idle:callable, on_interrupt:callable=None, every:float=1.0):
+    "Hand `proc`'s lines to `on_line` as they come, `on_idle` after each and every `every` s; a first Ctrl-C: `on_interrupt`."
+    lines = queue.Queue()  # one reader for the process's whole life, so that no line is lost to an interrupt
     threading.Thread(target=lambda: [*map(lines.put, proc.stdout), lines.put(None)], daemon=True).start()
     while True:
-        try: line = lines.get(timeout=every)
-        except queue.Empty: line = ""
-        if line is None: return proc.wait()
-        if line: on_line(line)
-        on_idle()
+        try:
+            try: line = lines.get(timeout=every)
+            except queue.Empty: line = ""
+            if line is None: return proc.wait()
+            if line: on_line(line)
+            on_idle()
+        except KeyboardInterrupt:
+            if on_interrupt is None: raise
+            on_interrupt(); on_interrupt = None

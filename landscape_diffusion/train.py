@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import itertools
 import math
+import signal
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -180,10 +181,9 @@ Trainer.train_step = _train_step
 def _stop_reason(self) -> str: # None, "time" or "interrupt"
     "Why the run must stop after this step, if it must: the time budget is spent, or someone asked; all processes agree."
     over = self.time_limit_s is not None and time.monotonic() - self.started >= self.time_limit_s
-    asked = torch.tensor([float(self.interrupted is not None), float(over)])
-    if self.world > 1:
-        if self.step % self.cfg.log_every: return None
-        asked = self.acc.reduce(asked.to(self.device), "sum").cpu()
+    if self.world == 1: return "interrupt" if self.interrupted else "time" if over else None
+    if self.step % self.cfg.log_every: return None  # processes compare only at loss reads, which sync anyway
+    asked = self.acc.reduce(torch.tensor([float(self.interrupted is not None), float(over)], device=self.device), "sum").cpu()
     return "interrupt" if asked[0] else "time" if asked[1] else None
 
 Trainer.stop_reason = _stop_reason
@@ -340,12 +340,11 @@ def train_in_processes(cfg:Config, processes:int, resume:bool=False, show:bool=F
         print(line, end="", flush=True)
         if line.startswith(("error: ", "interrupted: ")): said.append(line.strip())
         tail[:] = (tail + [line])[-20:]
+    def interrupt():  # Jupyter's Interrupt: torchrun passes SIGTERM on, and each process saves at the same step
+        print("interrupt: the training processes save their checkpoint and stop", flush=True)
+        proc.send_signal(signal.SIGTERM)
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True) as proc:
-        try: stream_lines(proc, on_line, look)
-        except KeyboardInterrupt:  # Jupyter's Interrupt: torchrun passes SIGTERM on, each process saves at the same step
-            print("interrupt: the training processes save their checkpoint and stop", flush=True)
-            proc.send_signal(signal.SIGTERM)
-            stream_lines(proc, on_line, look)
+        stream_lines(proc, on_line, look, interrupt)
     if said and said[0].startswith("interrupted: "): raise RunInterrupted(said[0][len("interrupted: "):])
     if proc.returncode:
         raise TrainingError(said[0][len("error: "):] if said else f"the {processes} training processes failed (exit {proc.returncode}):\n" + "".join(tail))

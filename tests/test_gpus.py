@@ -168,3 +168,18 @@ def test_compile_without_a_compiler_is_one_line_before_training(tmp_path, monkey
     with pretend_gpu("Tesla T4", (7, 5)) as t4:
         assert not pick_compile(t4)  # auto: no compiler, no compile
         assert explain_choices(t4, "fp16", False).endswith("(Inductor needs gcc, which is not installed)")
+
+
+def test_interrupting_a_notebook_with_several_processes_saves_and_says_how_to_go_on(tmp_path, monkeypatch):
+    "Jupyter's Interrupt reaches the notebook's kernel: it is passed on, each process saves at the same step."
+    import threading, time
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    cfg = get_config("tiny", n_synthetic=128, batch_size=32, epochs=200, log_every=1, precision="fp32", out=str(tmp_path / "run"))
+    def press_interrupt_once_training():
+        while not (tmp_path / "run" / "grids" / "epoch_0002.png").exists(): time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGINT)  # what the Interrupt button sends the kernel
+    threading.Thread(target=press_interrupt_once_training, daemon=True).start()
+    with pytest.raises(RunInterrupted, match="stopped on SIGTERM after step .*checkpoint saved"):
+        train_in_processes(cfg, 2)
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert 8 <= state["step"] < 200 * 4
