@@ -115,9 +115,10 @@ def reference_ddpm_step_time(n, size, device, steps=5):
 def our_sampling_time(n, size, sampler, steps, timed_steps=None):
     "Seconds for our sampler as the library ships it (default UNet, the library's device and autocast choices)."
     from landscape_diffusion.diffusion import Diffusion
-    from landscape_diffusion.device import autocast_for, compute_device
+    from landscape_diffusion.device import autocast_for, keep_freed_cpu_memory, pick_device
     from landscape_diffusion.unet import UNet
-    device = compute_device()
+    device = pick_device()
+    if device.type == "cpu": keep_freed_cpu_memory()
     model, d = UNet().to(device).eval(), Diffusion()
     with autocast_for(device):
         d.sample(model, n, size, "ddim", 2, device=device); sync(device)

@@ -24,7 +24,7 @@ from torchvision.utils import make_grid, save_image
 from .config import Config, ConfigError, validate
 from .files import atomic_write
 from .images import open_image
-from .device import autocast_for, compute_device
+from .device import autocast_for, pick_device
 from .diffusion import Diffusion
 from .unet import UNet
 
@@ -200,7 +200,7 @@ class Sampling(NamedTuple):
 
 def ready_to_sample(ckpt, ema:bool=True) -> Sampling:
     "Load a checkpoint for sampling: on the best device, in the run's precision family (float32 runs stay float32)."
-    device = compute_device()
+    device = pick_device()
     model, diffusion, cfg = model_from_checkpoint(ckpt, ema=ema, device=device)
     return Sampling(model, diffusion, cfg, device, autocast_for(device, "fp32" if cfg.precision == "fp32" else "auto"))
 

@@ -27,7 +27,7 @@ from torchvision.utils import save_image
 from .checkpoint import (GRID_TILE, SAMPLE_BATCH, CheckpointError, check_grid, export_weights,
                                             ready_to_sample, sample_images, sampler_settings, save_grid, stored_config)
 from .config import CHOICES, MAX_SIZE, PRESETS, Config, ConfigError, default_out, get_config
-from .device import GPUError
+from .device import GPUError, keep_freed_cpu_memory
 from .data import PARTS, DataError, load_images
 from .files import atomic_write
 from .evaluate import INCEPTION_FILE, METRICS, EvaluationError, evaluate, finite_or_none, format_table, to_uint8
@@ -350,6 +350,7 @@ def main(argv=None):
     "Entry point of the `landscape-diffusion` command."
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_cpu_memory()  # the command owns its process: CPU training and sampling reuse freed memory
     try: COMMANDS[args.command](args)
     except ConfigError as e: parser.error(str(e))
     except (DataError, CheckpointError, TrainingError, EvaluationError, GPUError) as e:

@@ -6,7 +6,7 @@
 __all__ = ['PASCAL_WHEELS', 'LAST_PASCAL_TORCH', 'cpu_has_bf16', 'cpu_capability', 'gpu_has_bf16', 'pick_precision',
            'autocast_for', 'missing_compiler', 'pick_compile', 'explain_choices', 'describe_device', 'pretend_gpu',
            'cuda_arch_supported', 'pascal_torch', 'GPUError', 'gpu_kernel_fix', 'check_gpu', 'restart_kernel',
-           'ensure_gpu_kernels', 'keep_freed_cpu_memory', 'pick_device', 'compute_device']
+           'ensure_gpu_kernels', 'keep_freed_cpu_memory', 'pick_device']
 
 # %% ../nbs/02c_device.ipynb #d776bbea
 import contextlib
@@ -169,10 +169,4 @@ def pick_device() -> torch.device:
     "The best device here: CUDA when there is one (checked for kernels), else the CPU. Changes nothing."
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     check_gpu(device)
-    return device
-
-def compute_device() -> torch.device:
-    "`pick_device`, made ready for heavy work: on the CPU, freed memory is kept (a process-wide allocator setting)."
-    device = pick_device()
-    if device.type == "cpu": keep_freed_cpu_memory()
     return device

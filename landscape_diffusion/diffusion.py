@@ -4,15 +4,13 @@
 
 # %% auto #0
 __all__ = ['SPACINGS', 'SAMPLERS', 'beta_schedule', 'noise_for', 'predict_x0', 'reverse_step', 'ddim_sigma', 'sampling_timesteps',
-           'log_snr', 'multistep_weights', 'multistep_x0', 'spaced_timesteps', 'check_sampler', 'Diffusion',
-           'show_images']
+           'log_snr', 'multistep_weights', 'multistep_x0', 'spaced_timesteps', 'check_sampler', 'Diffusion']
 
 # %% ../nbs/01_diffusion.ipynb #7a86e469
 import math
 from typing import Callable
 import torch
 import torch.nn.functional as F
-from torchvision.utils import make_grid
 
 # %% ../nbs/01_diffusion.ipynb #c7a84886
 def beta_schedule(
@@ -269,22 +267,3 @@ class Diffusion:
         x = x_T.to(device) if x_T is not None else _randn((n, channels, size, size), generator, device)
         for _, x, _ in self.denoise(model, x, steps, eta, generator, clip, sampler, spacing): pass
         return x.clamp(-1, 1) if clip else x
-
-# %% ../nbs/01_diffusion.ipynb #fd53d7d6
-def show_images(
-    images:torch.Tensor, # (n, c, h, w) images in [-1, 1]
-    nrow:int=8, # images per row
-    title:str=None, # figure title
-    ax=None, # matplotlib axes to draw on
-    scale:float=1.0, # inches per image
-):
-    "Show a batch of [-1, 1] images as one grid."
-    import matplotlib.pyplot as plt
-    grid = make_grid(images.detach().float().cpu().clamp(-1, 1) * 0.5 + 0.5, nrow=nrow, padding=1, pad_value=1.0)
-    if ax is None:
-        ncol, nrows = min(nrow, len(images)), math.ceil(len(images) / nrow)
-        _, ax = plt.subplots(figsize=(scale * ncol, scale * nrows))
-    ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
-    ax.axis("off")
-    if title: ax.set_title(title)
-    return ax

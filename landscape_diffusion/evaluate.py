@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from .checkpoint import model_from_checkpoint, sample_images, sampler_settings
 from .data import cache_folder, default_cache_dir, load_part
 from .files import atomic_write
-from .diffusion import show_images
+from .images import show_images
 
 # %% ../nbs/04_evaluate.ipynb #18a783d6
 class EvaluationError(RuntimeError):

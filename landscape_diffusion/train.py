@@ -22,7 +22,7 @@ from .checkpoint import (build_diffusion, build_model, check_grid, config_from, 
                                             sample_grid, save_checkpoint, save_grid)
 from .config import Config, ConfigError, parse_duration, resume_config, validate
 from .data import epoch_batches, load_part
-from .device import (autocast_for, compute_device, describe_device, explain_choices, missing_compiler,
+from .device import (autocast_for, keep_freed_cpu_memory, describe_device, explain_choices, missing_compiler, pick_device,
                                         pick_compile, pick_precision)
 from .runs import (RunInterrupted, TrainingError, check_same_data, claim_run, data_fingerprint, plot_loss,
                                       stop_requests, stream_lines, watch_run)
@@ -77,7 +77,9 @@ class Trainer:
         self.out, self.show, self.progress = Path(cfg.out), show, progress
         self.ckpt_path = self.out / "checkpoint.pt"
         wait = InitProcessGroupKwargs(timeout=timedelta(minutes=30))  # the others wait while one downloads and decodes
-        self.acc = Accelerator(cpu=compute_device().type == "cpu", kwargs_handlers=[wait])
+        on_cpu = pick_device().type == "cpu"
+        if on_cpu: keep_freed_cpu_memory()  # this run owns the process: keep freed memory for the next step
+        self.acc = Accelerator(cpu=on_cpu, kwargs_handlers=[wait])
         self.device, self.rank, self.world = self.acc.device, self.acc.process_index, self.acc.num_processes
         if cfg.batch_size < self.world * cfg.grad_accum:  # before the run folder is made
             raise ConfigError(f"batch_size ({cfg.batch_size}) is the global batch and must cover {self.world} processes x grad_accum {cfg.grad_accum}")

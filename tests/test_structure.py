@@ -14,7 +14,7 @@ ALLOWED = {
     "data": {"files", "images", "synthetic"}, "config": {"data", "diffusion"},  # config asks data where Kaggle keeps its output
     "device": set(), "checkpoint": {"config", "data", "device", "diffusion", "files", "images", "unet"},
     "runs": {"checkpoint", "files"}, "train": {"checkpoint", "config", "data", "device", "diffusion", "files", "runs", "unet"},
-    "evaluate": {"checkpoint", "data", "diffusion", "files"}, "play": {"checkpoint", "data", "diffusion", "files", "images"},
+    "evaluate": {"checkpoint", "data", "diffusion", "files", "images"}, "play": {"checkpoint", "data", "diffusion", "files", "images"},
     "cli": {"checkpoint", "config", "data", "device", "evaluate", "files", "play", "train"},
 }
 

@@ -198,13 +198,20 @@ def test_runs_of_different_precisions_share_one_process(tmp_path):
     assert load_checkpoint(tmp_path / "b" / "checkpoint.pt")["config"]["precision"] == "bf16"
 
 
-def test_choosing_a_device_changes_nothing_in_the_process(monkeypatch):
-    import landscape_diffusion.device as device
+def test_only_training_and_the_command_line_change_the_allocator(monkeypatch, tmp_path):
+    "Issue 27: keeping freed memory is process-wide, so choosing a device or sampling never asks for it; a run does."
+    import landscape_diffusion.checkpoint as checkpoint, landscape_diffusion.cli as cli, landscape_diffusion.device as device
+    import landscape_diffusion.train as training
     calls = []
-    monkeypatch.setattr(device, "keep_freed_cpu_memory", lambda: calls.append("mallopt") or True)
+    for module in (device, training, cli): monkeypatch.setattr(module, "keep_freed_cpu_memory", lambda: calls.append(1))
     device.pick_device()
-    assert calls == []
-    if device.compute_device().type == "cpu": assert calls == ["mallopt"]
+    assert calls == [] and not hasattr(device, "compute_device")
+    run = tiny_run(tmp_path / "run", epochs=1)
+    assert calls == ([1] if run.device.type == "cpu" else [])
+    checkpoint.ready_to_sample(tmp_path / "run" / "checkpoint.pt")
+    assert len(calls) == (1 if run.device.type == "cpu" else 0)
+    cli.main(["sample", "--ckpt", str(tmp_path / "run" / "checkpoint.pt"), "--n", "1", "--out", str(tmp_path / "g.png")])
+    assert len(calls) == (2 if run.device.type == "cpu" else 1)
 
 
 def test_time_limit_stops_within_a_step_and_resume_gives_the_same_weights(tmp_path):
