@@ -94,8 +94,16 @@ def test_stored_output_check_catches_machine_paths():
 
 def test_library_lines_are_short():
     "Issue 27: at most 120 characters, so a module reads without scrolling sideways (nbdev's _modidx excepted)."
-    long = [f"{p.name}:{i}" for p in modules() for i, line in enumerate(p.read_text().splitlines(), 1) if len(line) > 120]
+    long = [f"{p.name}:{i}" for p in modules() for i, line in enumerate(p.read_text().splitlines(), 1)
+            if len(line) > 120 and i not in nbdev_all_lines(p)]
     assert not long, long
+
+
+def nbdev_all_lines(module: Path) -> set:
+    "The lines of the `__all__` that nbdev writes (and wraps as it likes)."
+    return {i for node in ast.parse(module.read_text()).body if isinstance(node, ast.Assign)
+            and any(getattr(t, "id", None) == "__all__" for t in node.targets)
+            for i in range(node.lineno, node.end_lineno + 1)}
 
 
 def test_test_helpers_are_not_public_api():
