@@ -6,13 +6,15 @@
 __all__ = ['patch']
 
 # %% ../nbs/00_patch.ipynb #70576e35
+import inspect
 from typing import Callable
 
 # %% ../nbs/00_patch.ipynb #19e34b81
 def patch(f:Callable) -> Callable:
     "Add `f` to the class its first parameter is annotated with (`def f(self:Cls, ...)`), as a method of that name."
-    first = f.__code__.co_varnames[0] if f.__code__.co_argcount else None
-    cls = f.__annotations__.get(first)
+    inner = inspect.unwrap(f)  # under another decorator (`@torch.inference_mode()`), the function it wraps
+    first = inner.__code__.co_varnames[0] if inner.__code__.co_argcount else None
+    cls = inner.__annotations__.get(first)
     if not isinstance(cls, type):
         raise TypeError(f"@patch needs the class as the first parameter's annotation: "
                         f"def {f.__name__}(self:SomeClass, ...)")
