@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['CACHE_FORMAT', 'KAGGLE_ROOT', 'KAGGLE_DATASET', 'KAGGLE_VERSION', 'KAGGLE_TIMEOUT', 'HOLDOUT_EVERY', 'PARTS',
            'DataError', 'list_images', 'Decoding', 'decode_files', 'kaggle_working', 'xdg_folder', 'default_cache_dir',
-           'cache_folder', 'cache_key', 'save_decoding', 'load_npz_images', 'load_decoding', 'DataSummary',
+           'cache_folder', 'cache_key', 'save_decoding', 'load_decoding', 'load_npz_images', 'DataSummary',
            'load_folder', 'kaggle_credentials_hint', 'download_kaggle', 'load_images', 'holdout_part', 'load_part',
            'epoch_batches']
 
@@ -40,8 +40,10 @@ def list_images(
     "All image files below `folder`, sorted, each once, except inside training runs; a clear error when there are none."
     folder = Path(folder).expanduser()
     kinds = " ".join(IMAGE_EXTENSIONS)
-    if not folder.exists(): raise DataError(f"data folder {folder} does not exist: give a folder of images ({kinds}, searched recursively), 'kaggle', or 'synthetic'")
-    if not folder.is_dir(): raise DataError(f"{folder} is not a folder: give a folder of images ({kinds}), a .npz file with an 'images' array, 'kaggle', or 'synthetic'")
+    if not folder.exists(): raise DataError(f"data folder {folder} does not exist: give a folder of images ({kinds}, "
+                                            "searched recursively), 'kaggle', or 'synthetic'")
+    if not folder.is_dir(): raise DataError(f"{folder} is not a folder: give a folder of images ({kinds}), a .npz file "
+                                            "with an 'images' array, 'kaggle', or 'synthetic'")
     def note(e:OSError):
         if unreadable is not None: unreadable.append((e.filename, f"folder not read ({e.strerror})"))
     files, seen = {}, set()  # real path -> the first path that reached it; real paths of the folders walked
@@ -56,6 +58,7 @@ def list_images(
     if not files: raise DataError(f"no images in {folder}: looked recursively for files ending in {kinds}")
     return files
 
+# %% ../nbs/02_data.ipynb #70d15177
 @dataclass
 class Decoding:
     "The images decoded from a list of files, and what was skipped."
@@ -71,22 +74,24 @@ def decode_files(
     progress:bool=False, # show a progress bar
 ) -> Decoding:
     "Decode many images in parallel into one uint8 tensor, recording the skipped ones."
-    from tqdm.auto import tqdm
     with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
-        results = list(tqdm(pool.map(lambda f: decode_image(f, size, max_pixels), files), total=len(files),
-                            disable=not progress, desc="decoding", unit="img"))
+        results = pool.map(lambda f: decode_image(f, size, max_pixels), files)
+        if progress:
+            from tqdm.auto import tqdm
+            results = tqdm(results, total=len(files), desc="decoding", unit="img")
+        results = list(results)
     good = [r.pixels for r in results if r.skipped is None]
     skipped = [(str(f), r.skipped) for f, r in zip(files, results) if r.skipped is not None]
     if not good:
         reasons = "; ".join(f"{Path(f).name}: {why}" for f, why in skipped[:3])
-        raise DataError(f"none of the {len(files)} image files could be decoded ({reasons}): check the folder, or use 'synthetic'")
+        raise DataError(f"none of the {len(files)} image files could be decoded ({reasons}): "
+                        "check the folder, or use 'synthetic'")
     images = torch.from_numpy(np.stack(good)).permute(0, 3, 1, 2).contiguous()
     return Decoding(images, skipped, sum(r.upscaled for r in results if r.skipped is None))
 
 # %% ../nbs/02_data.ipynb #c5347748
 CACHE_FORMAT = 1  # bump when decoding changes, so old caches are not reused
-
-KAGGLE_ROOT = Path(os.environ.get("LANDSCAPE_DIFFUSION_KAGGLE_ROOT", "/kaggle"))  # where Kaggle mounts input/ and working/
+KAGGLE_ROOT = Path(os.environ.get("LANDSCAPE_DIFFUSION_KAGGLE_ROOT", "/kaggle"))  # where Kaggle mounts input/, working/
 
 def kaggle_working():
     "Kaggle's writable folder, kept as the session's output, when this runs on Kaggle; else None."
@@ -108,6 +113,7 @@ def cache_folder(cache_dir=None) -> Path:
     "The folder to cache in: `cache_dir` with `~` expanded (as a shell would have), else `default_cache_dir()`."
     return Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
 
+# %% ../nbs/02_data.ipynb #813b3a44
 def cache_key(folder, files:list, size:int) -> str:
     "Hash of the file list (relative paths, sizes, mtimes), the image size and the cache format."
     h = hashlib.sha1(f"{CACHE_FORMAT}|{size}".encode())
@@ -120,9 +126,17 @@ def cache_key(folder, files:list, size:int) -> str:
 def save_decoding(path:Path, dec:Decoding):
     "Cache a decoding as an uncompressed .npz, atomically."
     paths, reasons = zip(*dec.skipped) if dec.skipped else ((), ())
-    atomic_write(path, lambda f: np.savez(f, images=dec.images.numpy(), skipped_files=np.array(paths, dtype=str),
-                                          skipped_reasons=np.array(reasons, dtype=str), upscaled=np.int64(dec.upscaled)))
+    arrays = dict(images=dec.images.numpy(), skipped_files=np.array(paths, dtype=str),
+                  skipped_reasons=np.array(reasons, dtype=str), upscaled=np.int64(dec.upscaled))
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
+def load_decoding(path:Path) -> Decoding:
+    "Load a cached decoding."
+    with np.load(path, allow_pickle=False) as z:
+        skipped = list(zip(z["skipped_files"].tolist(), z["skipped_reasons"].tolist()))
+        return Decoding(torch.from_numpy(z["images"]), skipped, int(z["upscaled"]))
+
+# %% ../nbs/02_data.ipynb #50c302fd
 def _npz_header(path) -> tuple: # (shape, dtype) of the array 'images', or None when there is none
     "The shape and dtype of an .npz file's `images`, read from the array's header: nothing is decompressed."
     with zipfile.ZipFile(path) as z:
@@ -138,12 +152,13 @@ def _memory_bytes() -> int:
     try: return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError): return 0
 
+# %% ../nbs/02_data.ipynb #e70938fb
 def load_npz_images(
     path, # an .npz file with a uint8 array 'images' of shape (N, 3, S, S)
     size:int=None, # the image side needed (None: any)
     max_bytes:int=None, # refuse arrays larger than this (default: half this machine's memory)
 ) -> np.ndarray:
-    "The uint8 (N, 3, S, S) `images` array of an .npz file, checked from its header before any of it is decompressed."
+    "The uint8 (N, 3, S, S) `images` of an .npz file, checked from its header before any of it is decompressed."
     def unreadable(e:Exception) -> DataError:
         if zipfile.is_zipfile(path): return DataError(f"{path} is not a readable .npz file ({type(e).__name__}: {e})")
         return DataError(f"{path} is not an .npz archive (the zip of arrays that np.savez writes)")
@@ -156,21 +171,16 @@ def load_npz_images(
         raise DataError(f"{path} holds {side}px images, but {size}px ones are needed here: give a {size}px .npz or "
                         f"a folder of photos (resized on load); to train at the .npz's size, pass --size {side}")
     if limit and n * 3 * side * side > limit:
-        raise DataError(f"{path} holds {n:,} images of {side}x{side} ({n * 3 * side * side / 2**30:.1f} GB), more than "
-                        f"the {limit / 2**30:.1f} GB limit (by default half this machine's memory): give fewer images")
+        raise DataError(f"{path} holds {n:,} images of {side}x{side} ({n * 3 * side * side / 2**30:.1f} GB), more "
+                        f"than the {limit / 2**30:.1f} GB limit (by default half this machine's memory): give fewer "
+                        "images")
     try:
         with np.load(path, allow_pickle=False) as z: return z["images"]
     except Exception as e: raise unreadable(e) from e
 
-def load_decoding(path:Path) -> Decoding:
-    "Load a cached decoding."
-    with np.load(path, allow_pickle=False) as z:
-        skipped = list(zip(z["skipped_files"].tolist(), z["skipped_reasons"].tolist()))
-        return Decoding(torch.from_numpy(z["images"]), skipped, int(z["upscaled"]))
-
 # %% ../nbs/02_data.ipynb #61125bd4
 def _printable(text) -> str:
-    "`text` with control characters and bytes that are not UTF-8 escaped: a file name cannot forge or stop the summary."
+    "`text` with control characters and bytes that are not UTF-8 escaped: a file name cannot forge the summary."
     text = os.fsencode(str(text)).decode("utf-8", "backslashreplace")  # b'caf\xe9' (Latin-1) as caf\xe9
     return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], text)
 
@@ -190,7 +200,8 @@ class DataSummary:
     def __str__(self):
         how = "loaded from cache" if self.from_cache else "built"
         lines = [f"data: {_printable(self.source)}",
-                 f"  images used: {self.n_images:,} at {self.size}x{self.size} ({self.upscaled} upscaled from smaller originals)",
+                 f"  images used: {self.n_images:,} at {self.size}x{self.size} "
+                 f"({self.upscaled} upscaled from smaller originals)",
                  f"  skipped: {len(self.skipped)}"]
         if self.held_out: lines.insert(2, f"  held out for evaluation, never trained on: {self.held_out:,}")
         lines += [f"    {_printable(f)}: {_printable(why)}" for f, why in self.skipped[:20]]
@@ -218,26 +229,27 @@ def load_folder(
     else:
         dec = decode_files(files, size, progress=progress, **kwargs)
         try: save_decoding(cache, dec)
-        except OSError as e: cache = f"not written in {cache.parent} ({e.strerror or e}): give a writable --cache-dir"  # the images are still used
-    summary = DataSummary(str(folder), len(dec.images), size, unreadable + dec.skipped, dec.upscaled, cache, from_cache, time.perf_counter() - start)
+        except OSError as e:  # the images are still used
+            cache = f"not written in {cache.parent} ({e.strerror or e}): give a writable --cache-dir"
+    summary = DataSummary(str(folder), len(dec.images), size, unreadable + dec.skipped, dec.upscaled, cache,
+                          from_cache, time.perf_counter() - start)
     return dec.images, summary
 
 # %% ../nbs/02_data.ipynb #0080ec53
 KAGGLE_DATASET = "arnaud58/landscape-pictures"
 KAGGLE_VERSION = 2
+KAGGLE_TIMEOUT = 900  # seconds: ample for the download, and the end of a network that accepts and never answers
 
 def kaggle_credentials_hint() -> str:
     "How to give kagglehub credentials, when none are set; else nothing."
     folders = [Path.home() / ".kaggle", xdg_folder("XDG_CONFIG_HOME", ".config") / "kaggle"]
-    if (os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY")) or any((f / "kaggle.json").exists() for f in folders):
-        return ""
-    return ("No Kaggle credentials are set: run `import kagglehub; kagglehub.login()`, or set KAGGLE_USERNAME and KAGGLE_KEY "
-            "(kaggle.com > Settings > API; on Colab, as notebook secrets copied into os.environ). ")
-
-KAGGLE_TIMEOUT = 900  # seconds: ample for the download, and the end of a network that accepts and never answers
+    if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"): return ""
+    if any((f / "kaggle.json").exists() for f in folders): return ""
+    return ("No Kaggle credentials are set: run `import kagglehub; kagglehub.login()`, or set KAGGLE_USERNAME and "
+            "KAGGLE_KEY (kaggle.com > Settings > API; on Colab, as notebook secrets copied into os.environ). ")
 
 def _within(seconds:float, fn:Callable):
-    "`fn()` in a daemon thread, waited for at most `seconds` (then TimeoutError): a stalled network cannot hang the caller."
+    "`fn()` in a daemon thread, waited for at most `seconds` (then TimeoutError): a stalled network cannot hang us."
     box = {}
     def run():
         try: box["value"] = fn()
@@ -248,6 +260,7 @@ def _within(seconds:float, fn:Callable):
     if "error" in box: raise box["error"]
     return box["value"]
 
+# %% ../nbs/02_data.ipynb #ef1530ee
 def download_kaggle(
     dataset:str=KAGGLE_DATASET, # owner/name on Kaggle
     version:int=KAGGLE_VERSION, # pinned dataset version
@@ -255,7 +268,7 @@ def download_kaggle(
     kaggle_root:Path=KAGGLE_ROOT, # where a Kaggle machine mounts its input/ folder
     timeout:float=KAGGLE_TIMEOUT, # seconds to wait for the download
 ) -> Path: # the folder holding the images
-    "The Kaggle landscape pictures: the copy attached to this Kaggle notebook, else downloaded (or cached) by kagglehub."
+    "The Kaggle landscape pictures: the copy attached to this Kaggle notebook, else kagglehub's download (or cache)."
     attached = Path(kaggle_root) / "input" / dataset.split("/")[1]
     if attached.is_dir(): return attached
     if download is None:
@@ -264,9 +277,9 @@ def download_kaggle(
     handle = f"{dataset}/versions/{version}"
     try: return Path(_within(timeout, lambda: download(handle)))
     except Exception as e:
-        raise DataError(f"could not get the Kaggle dataset {handle} ({type(e).__name__}: {e}). {kaggle_credentials_hint()}"
-                        "Without network access, train on a local folder of images (--data PATH) or on the offline "
-                        "synthetic set (--data synthetic).") from e
+        raise DataError(f"could not get the Kaggle dataset {handle} ({type(e).__name__}: {e}). "
+                        f"{kaggle_credentials_hint()}Without network access, train on a local folder of images "
+                        "(--data PATH) or on the offline synthetic set (--data synthetic).") from e
 
 # %% ../nbs/02_data.ipynb #fa53dd14
 def load_images(
@@ -287,7 +300,8 @@ def load_images(
     path = Path(source).expanduser()
     if path.suffix.lower() == ".npz" and path.is_file():
         images = torch.from_numpy(load_npz_images(path, size))
-        return images, DataSummary(str(path), len(images), size, cache_path=path, from_cache=True, seconds=time.perf_counter() - start)
+        return images, DataSummary(str(path), len(images), size, cache_path=path, from_cache=True,
+                                   seconds=time.perf_counter() - start)
     return load_folder(path, size, cache_dir, progress)
 
 # %% ../nbs/02_data.ipynb #010386f1
@@ -295,20 +309,24 @@ HOLDOUT_EVERY = 10  # every 10th real image is kept out of training, for evaluat
 PARTS = ("train", "held-out", "all")
 
 def holdout_part(images:torch.Tensor, part:str, every:int=HOLDOUT_EVERY) -> torch.Tensor:
-    "The `part` of a real image set: 'held-out' is every `every`-th image (indices every-1, 2*every-1, ...), 'train' the rest, 'all' everything."
+    "The `part` of a real image set: 'held-out' is every `every`-th image, 'train' the rest, 'all' everything."
     if part not in PARTS: raise DataError(f"the part of a dataset must be one of {', '.join(PARTS)}; got {part!r}")
     held = torch.zeros(len(images), dtype=torch.bool)
-    if every: held[every - 1::every] = True
+    if every: held[every - 1::every] = True  # indices every-1, 2*every-1, ...
     if part != "held-out": return images if part == "all" else images[~held]
     if not held.any():
-        why = "the run trained on every image (holdout_every 0)" if not every else f"it has only {len(images)} images, fewer than {every}"
-        raise DataError(f"nothing of this dataset is held out: {why}. Evaluate against --split all (images seen in training) or another dataset")
+        why = ("the run trained on every image (holdout_every 0)" if not every
+               else f"it has only {len(images)} images, fewer than {every}")
+        raise DataError(f"nothing of this dataset is held out: {why}. Evaluate against --split all (images seen in "
+                        "training) or another dataset")
     return images[held]
 
+# %% ../nbs/02_data.ipynb #77c55b29
 def load_part(source:str, part:str="train", size:int=32, cache_dir=None, n_synthetic:int=2048, seed:int=0,
               holdout_every:int=HOLDOUT_EVERY, download:Callable=None, progress:bool=False): # (images, DataSummary)
-    "`load_images`, then one part: real images split by index (every `holdout_every`-th held out), synthetic sets by seed (held out: the next)."
-    if source == "synthetic": return load_images(source, size, cache_dir, n_synthetic, seed + (part == "held-out"), download, progress)
+    "`load_images`, then one part: real images split by index, synthetic sets by seed (held out: the next seed)."
+    if source == "synthetic":
+        return load_images(source, size, cache_dir, n_synthetic, seed + (part == "held-out"), download, progress)
     images, summary = load_images(source, size, cache_dir, n_synthetic, seed, download, progress)
     kept = holdout_part(images, part, holdout_every)
     if part == "held-out": summary.source += f" (held-out part: 1 image in {holdout_every})"
