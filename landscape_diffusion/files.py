@@ -25,6 +25,7 @@ def atomic_write(path:Path, write:Callable):
         os.replace(tmp, path)
     finally: tmp.unlink(missing_ok=True)
 
+# %% ../nbs/01d_files.ipynb #175819c8
 def _alive(pid:int) -> bool:
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
@@ -38,7 +39,7 @@ def _ours(tmp:Path) -> bool:
     return stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid()
 
 def remove_stale_temporaries(folder:Path):
-    "Delete what `atomic_write`s of processes that no longer run left behind (killed mid-write), anywhere below `folder`."
+    "Delete what `atomic_write`s of processes that no longer run left behind (killed mid-write) below `folder`."
     for tmp in Path(folder).rglob(".*.landscape-*.tmp"):
         pid = tmp.name.rsplit("-", 1)[-1][:-len(".tmp")]
         if pid.isdigit() and _ours(tmp) and not _alive(int(pid)): tmp.unlink(missing_ok=True)

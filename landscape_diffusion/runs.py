@@ -21,28 +21,33 @@ from .files import atomic_write, remove_stale_temporaries
 
 # %% ../nbs/02e_runs.ipynb #4c552389
 class TrainingError(RuntimeError):
-    "A run that cannot start or continue (a run in the way, none to resume, a non-finite loss); the message says what to do."
+    "A run that cannot start or continue (a run in the way, none to resume, a non-finite loss); the message says why."
 
 def lock_folder(out:Path):
     "An open lock file that keeps other trainers out of `out` until it is closed (POSIX; elsewhere nothing is locked)."
     try:
         out.mkdir(parents=True, exist_ok=True)
         f = open(out / ".lock", "w")
-    except OSError as e: raise TrainingError(f"cannot write to the run folder {out} ({e.strerror or e}): choose a writable --out") from None
+    except OSError as e:
+        raise TrainingError(f"cannot write to the run folder {out} ({e.strerror or e}): "
+                            "choose a writable --out") from None
     try:
         import fcntl
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except ImportError: pass
     except OSError:
         f.close()
-        raise TrainingError(f"another training process is writing to {out}: wait for it to finish, or choose another --out") from None
+        raise TrainingError(f"another training process is writing to {out}: wait for it to finish, or choose another "
+                            "--out") from None
     return f
 
+# %% ../nbs/02e_runs.ipynb #2bef0e71
 def claim_run(out:Path, resume:bool, lock:bool=True): # (the checkpoint to continue or None, the lock file or None)
     "Take the run folder: refuse to overwrite a run without `resume`, to resume where there is none, and to share it."
     ckpt_path = out / "checkpoint.pt"
     if resume and not ckpt_path.exists():
-        raise TrainingError(f"there is no run to resume in {out} (no checkpoint.pt): check --out, or leave out --resume to start a new run there")
+        raise TrainingError(f"there is no run to resume in {out} (no checkpoint.pt): check --out, or leave out "
+                            "--resume to start a new run there")
     held = lock_folder(out) if lock else None
     if held: remove_stale_temporaries(out)  # what writes killed mid-way left; this run holds the folder now
     state = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
@@ -62,15 +67,16 @@ def check_same_data(state:dict, fingerprint:str, data:str):
     "Refuse to resume a run on other data than it trained on; a moved copy passes when its fingerprint matches."
     stored, was = state.get("data_fingerprint"), state["config"]["data"]
     if stored is None and data != was:
-        raise TrainingError(f"this run trained on --data {was!r} and has no data fingerprint to check another against: resume with --data {was!r}")
+        raise TrainingError(f"this run trained on --data {was!r} and has no data fingerprint to check another "
+                            f"against: resume with --data {was!r}")
     if stored is not None and stored != fingerprint:
-        raise TrainingError(f"--data {data!r} is not what this run trained on: it holds {fingerprint}, the run had {stored} "
-                            "(images added, removed or changed; the held-out split moves with them). Restore the run's data, "
-                            "or start a new run in another --out")
+        raise TrainingError(f"--data {data!r} is not what this run trained on: it holds {fingerprint}, the run had "
+                            f"{stored} (images added, removed or changed; the held-out split moves with them). "
+                            "Restore the run's data, or start a new run in another --out")
 
 # %% ../nbs/02e_runs.ipynb #7c26c78d
 class RunInterrupted(KeyboardInterrupt):
-    "A run stopped by Ctrl-C, Jupyter's Interrupt or SIGTERM, after saving its checkpoint; the message says how to go on."
+    "A run stopped by Ctrl-C, Jupyter's Interrupt or SIGTERM, after saving its checkpoint; the message says what next."
 
 @contextlib.contextmanager
 def stop_requests(run): # a trainer, or anything with an `interrupted` attribute
@@ -90,28 +96,32 @@ def plot_loss(history:dict, path=None, ax=None):
     import matplotlib.pyplot as plt
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3.5))
     ax.plot(history["step"], history["loss"], lw=0.8, alpha=0.6, label=f"every {history.get('log_every', '?')} steps")
-    steps_per_epoch = history["steps_per_epoch"]
-    ax.plot([steps_per_epoch * (i + 1) for i in range(len(history["epoch_loss"]))], history["epoch_loss"], "o-", ms=3, label="epoch mean")
+    epoch_ends = [history["steps_per_epoch"] * (i + 1) for i in range(len(history["epoch_loss"]))]
+    ax.plot(epoch_ends, history["epoch_loss"], "o-", ms=3, label="epoch mean")
     ax.set(xlabel="step", ylabel="MSE loss", yscale="log", title="training loss"); ax.legend()
-    if path: atomic_write(Path(path), lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))  # whole, for readers
+    if path:  # written whole, for readers in other processes
+        atomic_write(Path(path), lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
     return ax
 
 # %% ../nbs/02e_runs.ipynb #c77daef6
 def watch_run(out) -> callable:
-    "A function that shows the newest grid and the loss plot in the run folder `out`, each when it changed since the last call."
+    "A function that shows the run folder's newest grid and loss plot, each when it changed; it returns what it showed."
     from IPython.display import Image as IPImage, display
     shown, handles = {}, {}
-    def look():
-        grids = sorted(Path(out, "grids").glob("epoch_*.png"))
+    def look() -> list:
+        grids, showed = sorted(Path(out, "grids").glob("epoch_*.png")), []
         for kind, path in (("grid", grids[-1] if grids else None), ("loss", Path(out, "loss.png"))):
             if path is None or not path.is_file() or shown.get(kind) == (path.name, path.stat().st_mtime_ns): continue
             shown[kind], picture = (path.name, path.stat().st_mtime_ns), IPImage(filename=str(path))
             if kind in handles: handles[kind].update(picture)
             else: handles[kind] = display(picture, display_id=True)
+            showed.append(path.name)
+        return showed
     return look
 
+# %% ../nbs/02e_runs.ipynb #d8cfaf46
 def stream_lines(proc, on_line:callable, on_idle:callable, on_interrupt:callable=None, every:float=1.0):
-    "Hand `proc`'s lines to `on_line` as they come, `on_idle` after each and every `every` s; a first Ctrl-C: `on_interrupt`."
+    "Hand `proc`'s lines to `on_line` as they come, `on_idle` after each and every `every` s; Ctrl-C: `on_interrupt`."
     lines = queue.Queue()  # one reader for the process's whole life, so that no line is lost to an interrupt
     threading.Thread(target=lambda: [*map(lines.put, proc.stdout), lines.put(None)], daemon=True).start()
     while True:
