@@ -146,6 +146,7 @@ def check_gpu(device:torch.device):
     raise GPUError(f"{torch.cuda.get_device_name(device)} (sm_{capability[0]}{capability[1]}) has no kernels in this "
                    f"torch {torch.__version__}, which has {' '.join(archs)}: {how}")
 
+# %% ../nbs/02c_device.ipynb #e39557f1
 def restart_kernel():
     "Restart the Jupyter kernel this runs in (Kaggle and Colab start it again); outside Jupyter, end Python."
     from IPython import get_ipython
