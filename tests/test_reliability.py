@@ -245,3 +245,19 @@ def test_a_cache_folder_that_cannot_be_written_costs_the_cache_not_the_data(tmp_
     (tmp_path / "file").write_text("not a folder")
     r = cli("data", folder, "--cache-dir", tmp_path / "file" / "cache")
     assert r.returncode == 0 and "images used: 1 " in r.stdout and "not written in" in r.stdout and "--cache-dir" in r.stdout, r.stdout + r.stderr
+
+
+def test_export_for_another_sampler_stores_that_samplers_own_defaults(tmp_path):
+    "Issue 27: `export --sampler ddpm` of a run whose grids used DDIM-250 stored 250 steps for DDPM."
+    import dataclasses
+    import torch
+    from landscape_diffusion.checkpoint import build_model, save_checkpoint, stored_config
+    from landscape_diffusion.config import get_config
+    cfg = dataclasses.replace(get_config("tiny", out=str(tmp_path / "run")), sampler="ddim", sample_steps=250, sample_eta=0.0)
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "ddim250.pt", {"config": dataclasses.asdict(cfg), "model": build_model(cfg).state_dict(), "ema": None})
+    r = cli("export", "--ckpt", tmp_path / "ddim250.pt", "--sampler", "ddpm", "--out", tmp_path / "ddpm.pt")
+    assert r.returncode == 0, r.stderr
+    exported = stored_config(tmp_path / "ddpm.pt")
+    assert (exported.sampler, exported.sample_steps, exported.sample_eta) == ("ddpm", cfg.steps, 1.0)
+    assert stored_config(tmp_path / "ddim250.pt").sample_steps == 250  # the run itself is untouched
