@@ -22,7 +22,8 @@ def to_rgb(im:Image.Image) -> Image.Image:
     "Convert any PIL mode to 8-bit RGB: 16-bit scaled down, transparency composited onto white."
     if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         scale = 257.0 if np.asarray(im).max() > 255 else 1.0
-        return Image.fromarray((np.asarray(im, dtype=np.float64) / scale).round().clip(0, 255).astype(np.uint8)).convert("RGB")
+        pixels = (np.asarray(im, dtype=np.float64) / scale).round().clip(0, 255).astype(np.uint8)
+        return Image.fromarray(pixels).convert("RGB")
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         im = im.convert("RGBA")
         return Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im).convert("RGB")
@@ -44,6 +45,21 @@ def open_image(path) -> Image.Image:
     "`Image.open` restricted to `IMAGE_FORMATS`: a file's content never picks another decoder (EPS runs Ghostscript)."
     return Image.open(path, formats=IMAGE_FORMATS)
 
+# %% ../nbs/00b_images.ipynb #e2ce8a81
+def _refusal(path, w:int, h:int, max_pixels:int=MAX_PIXELS) -> str:
+    "Why an image of `w` x `h` pixels in the file at `path` is not decoded at all, or None."
+    if w * h > max_pixels: return f"decompression bomb refused: {w}x{h} pixels > {max_pixels:,}"
+    if (file_bytes := os.path.getsize(path)) > MAX_BYTES_PER_PIXEL * w * h + 2**22:  # 4 MB for metadata
+        return f"{file_bytes / 2**20:,.0f} MB, more than a {w}x{h} image can take up (a padded or damaged file)"
+
+def _centre_square(im:Image.Image, size:int) -> Image.Image:
+    "The central square of `im`, resized to `size` x `size`."
+    side = min(im.size)
+    left, top = (im.width - side) / 2, (im.height - side) / 2
+    box = (left, top, left + side, top + side)
+    return im.resize((size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=2.0)
+
+# %% ../nbs/00b_images.ipynb #69bcc573
 def decode_image(
     path, # image file
     size:int=32, # output side S
@@ -55,17 +71,10 @@ def decode_image(
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with open_image(path) as im:
                 w, h = im.size
-                if w * h > max_pixels: return Decoded(skipped=f"decompression bomb refused: {w}x{h} pixels > {max_pixels:,}")
-                if (file_bytes := os.path.getsize(path)) > MAX_BYTES_PER_PIXEL * w * h + 2**22:  # 4 MB for metadata
-                    return Decoded(skipped=f"{file_bytes / 2**20:,.0f} MB, more than a {w}x{h} image can take up "
-                                           "(a padded or damaged file)")
+                if why := _refusal(path, w, h, max_pixels): return Decoded(skipped=why)
                 if im.format == "JPEG": im.draft("RGB", (2 * size, 2 * size))
                 im = to_rgb(ImageOps.exif_transpose(im))
-                upscaled = min(w, h) < size
-                side = min(im.size)
-                left, top = (im.width - side) / 2, (im.height - side) / 2
-                im = im.resize((size, size), Image.Resampling.BICUBIC, box=(left, top, left + side, top + side), reducing_gap=2.0)
-                return Decoded(np.asarray(im, dtype=np.uint8), upscaled)
+                return Decoded(np.asarray(_centre_square(im, size), dtype=np.uint8), min(w, h) < size)
     except Image.DecompressionBombError: return Decoded(skipped="decompression bomb refused by PIL")
     except UnidentifiedImageError:
         return Decoded(skipped=f"not a readable image (none of the formats read here: {', '.join(IMAGE_FORMATS)})")

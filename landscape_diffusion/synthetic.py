@@ -17,38 +17,53 @@ PALETTES = { # sky top, sky at the horizon, sun or moon, nearest ridge, grass
     "night":  ([10, 15, 40], [45, 60, 100], [235, 235, 215], [15, 20, 35], [20, 35, 25]),
 }
 
-def _landscape(rng:np.random.Generator, size:int) -> np.ndarray:
-    "One procedural landscape as an (S, S, 3) uint8 array."
-    s = 2 * size
-    y, x = np.mgrid[0:s, 0:s] / s
-    top, horizon_col, sun_col, near_col, grass_col = (np.array(c, float) * rng.uniform(0.85, 1.1, 3)
-                                                     for c in PALETTES[rng.choice(list(PALETTES))])
+def _sky(rng:np.random.Generator, y:np.ndarray, x:np.ndarray) -> tuple: # (image, horizon, palette's colours)
+    "A sky gradient down to a random horizon, with a sun or moon and its glow, in a random palette."
+    colours = [np.array(c, float) * rng.uniform(0.85, 1.1, 3) for c in PALETTES[rng.choice(list(PALETTES))]]
+    top, horizon_col, sun_col = colours[:3]
     horizon = rng.uniform(0.55, 0.75)
     img = top + (horizon_col - top) * np.clip(y / horizon, 0, 1)[..., None] ** rng.uniform(0.6, 1.5)
     cx, cy, r = rng.uniform(0.15, 0.85), rng.uniform(0.1, horizon - 0.2), rng.uniform(0.04, 0.08)
     dist = np.hypot(x - cx, y - cy)
     img += (sun_col - img) * (0.45 * np.exp(-(dist / (3 * r)) ** 2))[..., None]
-    img += (sun_col - img) * np.clip((r - dist) * s, 0, 1)[..., None]
+    img += (sun_col - img) * np.clip((r - dist) * len(y), 0, 1)[..., None]
+    return img, horizon, colours
+
+# %% ../nbs/01b_synthetic.ipynb #78951610
+def _ridges(rng:np.random.Generator, img, y, x, horizon:float, horizon_col, near_col) -> np.ndarray:
+    "Two or three mountain ridges, far to near: lower on screen, darker, less mixed with the haze."
     n_ridges = rng.integers(2, 4)
-    for i in range(n_ridges):  # far to near: lower on screen, darker, less mixed with the haze
+    for i in range(n_ridges):
         depth = (i + 1) / n_ridges
         base = horizon - rng.uniform(0.12, 0.3) * (1.2 - 0.5 * depth)
-        line = base + sum(rng.uniform(0.01, 0.05) / k * np.sin(2 * np.pi * (k * rng.uniform(0.7, 1.6) * x + rng.uniform(0, 1)))
-                          for k in (1, 2, 4, 8))
+        wave = lambda k: rng.uniform(0.01, 0.05) / k * np.sin(2 * np.pi * (k * rng.uniform(0.7, 1.6) * x
+                                                                           + rng.uniform(0, 1)))
+        line = base + sum(wave(k) for k in (1, 2, 4, 8))
         colour = horizon_col + (near_col - horizon_col) * (0.35 + 0.65 * depth)
         img = np.where(((y > line) & (y < horizon))[..., None], colour, img)
-    below = y >= horizon
-    if rng.random() < 0.5:  # water: the sky mirrored, darker, with ripples
+    return img
+
+def _ground(rng:np.random.Generator, img, y, x, horizon:float, top, horizon_col, grass_col) -> np.ndarray:
+    "Below the horizon: water that mirrors the sky, darker and rippled, or grass, darker towards the viewer."
+    if rng.random() < 0.5:
         mirror = np.clip(2 * horizon - y, 0, 1)
         sky_again = top + (horizon_col - top) * np.clip(mirror / horizon, 0, 1)[..., None]
         ripples = 1 + 0.08 * np.sin(2 * np.pi * (40 * y + 3 * np.sin(6 * x)))[..., None]
         ground = 0.6 * sky_again * ripples
-    else:  # grass: darker towards the viewer, with a little texture
-        ground = grass_col * (1.1 - 0.5 * ((y - horizon) / (1 - horizon))[..., None]) * rng.uniform(0.9, 1.1, (s, s, 1))
-    img = np.where(below[..., None], ground, img)
+    else:
+        shade = 1.1 - 0.5 * ((y - horizon) / (1 - horizon))[..., None]
+        ground = grass_col * shade * rng.uniform(0.9, 1.1, (*y.shape, 1))
+    return np.where((y >= horizon)[..., None], ground, img)
+
+def _landscape(rng:np.random.Generator, size:int) -> np.ndarray:
+    "One procedural landscape as an (S, S, 3) uint8 array, drawn at twice the size and averaged down."
+    y, x = np.mgrid[0:2 * size, 0:2 * size] / (2 * size)
+    img, horizon, (top, horizon_col, _, near_col, grass_col) = _sky(rng, y, x)
+    img = _ridges(rng, img, y, x, horizon, horizon_col, near_col)
+    img = _ground(rng, img, y, x, horizon, top, horizon_col, grass_col)
     return img.clip(0, 255).reshape(size, 2, size, 2, 3).mean((1, 3)).round().astype(np.uint8)
 
 def synthetic_landscapes(n:int=2048, size:int=32, seed:int=0) -> torch.Tensor: # (n, 3, size, size) uint8
-    "`n` procedural landscape thumbnails (sky, sun or moon, mountain ridges, water or grass); the same seed gives the same images."
+    "`n` procedural landscape thumbnails (sky, sun or moon, ridges, water or grass); the same seed, the same images."
     rng = np.random.default_rng(seed)
     return torch.from_numpy(np.stack([_landscape(rng, size) for _ in range(n)])).permute(0, 3, 1, 2).contiguous()

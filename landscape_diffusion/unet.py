@@ -10,6 +10,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from .patch import patch
 
 # %% ../nbs/00_unet.ipynb #68e5eca8
 def timestep_embedding(
@@ -35,7 +36,8 @@ class DoubleConv(nn.Module):
                 ):
         super().__init__()
         c_mid = c_mid or c_out
-        if residual and c_in != c_out: raise ValueError(f"a residual DoubleConv needs c_in == c_out, got {c_in} and {c_out}")
+        if residual and c_in != c_out:
+            raise ValueError(f"a residual DoubleConv needs c_in == c_out, got {c_in} and {c_out}")
         self.residual = residual
         self.net = nn.Sequential(
             nn.Conv2d(c_in, c_mid, 3, padding=1, bias=False), nn.GroupNorm(groups, c_mid), nn.GELU(),
@@ -125,27 +127,33 @@ class UNet(nn.Module):
         self.up_attn = nn.ModuleList(attend(c_out_k, 2 ** k) for k, _, c_out_k in ups)
         self.outc = nn.Conv2d(widths[0], c_out, 1)
 
-    def check_size(self, x):
-        "Raise a clear error when `x` cannot go down and back up the UNet."
-        f = 2 ** self.levels
-        if x.ndim != 4 or x.shape[-1] % f or x.shape[-2] % f:
-            raise ValueError(f"UNet takes (n, c, h, w) images with h and w divisible by {f} (e.g. 32, 64, 128); got shape {tuple(x.shape)}")
+# %% ../nbs/00_unet.ipynb #8db8f3f3
+@patch
+def check_size(self:UNet, x:torch.Tensor):
+    "Raise a clear error when `x` cannot go down and back up the UNet."
+    f = 2 ** self.levels
+    if x.ndim != 4 or x.shape[-1] % f or x.shape[-2] % f:
+        raise ValueError(f"UNet takes (n, c, h, w) images with h and w divisible by {f} (e.g. 32, 64, 128); "
+                         f"got shape {tuple(x.shape)}")
 
-    def forward(self,
-                x:torch.Tensor, # (n, c_in, h, w) noisy images
-                t:torch.Tensor, # (n,) diffusion steps
-               ) -> torch.Tensor: # (n, c_out, h, w) predicted noise
-        self.check_size(x)
-        emb = timestep_embedding(t, self.emb_dim)
-        x = self.inc(x)
-        skips = [x]
-        for down, attn in zip(self.downs, self.down_attn):
-            x = attn(down(x, emb))
-            skips.append(x)
-        x = self.mid(skips.pop())
-        for up, attn in zip(self.ups, self.up_attn):
-            x = attn(up(x, skips.pop(), emb))
-        return self.outc(x)
+# %% ../nbs/00_unet.ipynb #4183c92e
+@patch
+def forward(self:UNet,
+            x:torch.Tensor, # (n, c_in, h, w) noisy images
+            t:torch.Tensor, # (n,) diffusion steps
+           ) -> torch.Tensor: # (n, c_out, h, w) predicted noise
+    "The prediction for noisy images `x` at steps `t`."
+    self.check_size(x)
+    emb = timestep_embedding(t, self.emb_dim)
+    x = self.inc(x)
+    skips = [x]
+    for down, attn in zip(self.downs, self.down_attn):
+        x = attn(down(x, emb))
+        skips.append(x)
+    x = self.mid(skips.pop())
+    for up, attn in zip(self.ups, self.up_attn):
+        x = attn(up(x, skips.pop(), emb))
+    return self.outc(x)
 
 # %% ../nbs/00_unet.ipynb #3db6d5a7
 def n_params(model:nn.Module) -> int:
