@@ -121,3 +121,55 @@ def test_copies_are_looked_for_among_the_training_photos_not_the_held_out_ones(c
     train_part = synthetic_landscapes(30, 32, seed=7)[[i for i in range(30) if i % 10 != 9]]
     copies = ev.evaluate_images(train_part[:4], train_part[:3], ("memorisation",), train=train_part)
     assert copies["memorisation_min_ratio"] == 0
+
+
+def test_a_silent_server_is_given_up_on_in_time_and_leaves_no_file(tmp_path):
+    "The Inception download's timeout is the request's own: a server that accepts and never answers ends it in time."
+    import socket
+    import time
+    from landscape_diffusion.evaluate import _download
+    with socket.create_server(("127.0.0.1", 0)) as server:  # the kernel accepts the connection; nobody ever answers
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            _download(f"http://127.0.0.1:{server.getsockname()[1]}/w.pth", tmp_path / "w.pth", timeout=0.5)
+        assert 0.4 < time.monotonic() - started < 10  # it waited for the answer, then gave up
+    assert list(tmp_path.iterdir()) == []
+    assert socket.getdefaulttimeout() is None  # nothing process-wide was changed
+
+
+def test_a_download_cut_off_midway_leaves_no_file(tmp_path):
+    "A server that sends half the file and falls silent: the request times out and no partial file is left."
+    import socket
+    import threading
+    from landscape_diffusion.evaluate import _download
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def half_then_silence():
+            conn, _ = server.accept()
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 500)
+            done.wait(30); conn.close()
+        done = threading.Event()
+        threading.Thread(target=half_then_silence, daemon=True).start()
+        try:
+            with pytest.raises(TimeoutError):
+                _download(f"http://127.0.0.1:{server.getsockname()[1]}/w.pth", tmp_path / "w.pth", timeout=0.5)
+        finally: done.set()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_download_streams_the_file_into_place(tmp_path):
+    import functools
+    import http.server
+    import threading
+    from landscape_diffusion.evaluate import _download
+    served = tmp_path / "served"; served.mkdir()
+    (served / "w.pth").write_bytes(os.urandom(3 << 20))
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args): pass
+    handler = functools.partial(Quiet, directory=str(served))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try: _download(f"http://127.0.0.1:{httpd.server_address[1]}/w.pth", tmp_path / "got" / "w.pth", timeout=5)
+        finally: httpd.shutdown()
+    assert (tmp_path / "got" / "w.pth").read_bytes() == (served / "w.pth").read_bytes()
+    assert [p.name for p in (tmp_path / "got").iterdir()] == ["w.pth"]
