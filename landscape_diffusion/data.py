@@ -196,6 +196,7 @@ class DataSummary:
     from_cache:bool = False # loaded from the cache rather than decoded
     seconds:float = 0.0 # time the load took
     held_out:int = 0 # images kept out of training for evaluation
+    cache_problem:str = None # why no cache could be written (the images are still used)
 
     def __str__(self):
         how = "loaded from cache" if self.from_cache else "built"
@@ -206,7 +207,8 @@ class DataSummary:
         if self.held_out: lines.insert(2, f"  held out for evaluation, never trained on: {self.held_out:,}")
         lines += [f"    {_printable(f)}: {_printable(why)}" for f, why in self.skipped[:20]]
         if len(self.skipped) > 20: lines.append(f"    ... and {len(self.skipped) - 20} more")
-        lines.append(f"  cache: {_printable(self.cache_path or 'none')} ({how} in {self.seconds:.2f} s)")
+        cache = self.cache_path or (f"not written in {self.cache_problem}" if self.cache_problem else "none")
+        lines.append(f"  cache: {_printable(cache)} ({how} in {self.seconds:.2f} s)")
         return "\n".join(lines)
 
 # %% ../nbs/02_data.ipynb #27d684d4
@@ -228,11 +230,12 @@ def load_folder(
     if from_cache: dec = load_decoding(cache)
     else:
         dec = decode_files(files, size, progress=progress, **kwargs)
+        problem = None
         try: save_decoding(cache, dec)
         except OSError as e:  # the images are still used
-            cache = f"not written in {cache.parent} ({e.strerror or e}): give a writable --cache-dir"
+            cache, problem = None, f"{cache.parent} ({e.strerror or e}): give a writable --cache-dir"
     summary = DataSummary(str(folder), len(dec.images), size, unreadable + dec.skipped, dec.upscaled, cache,
-                          from_cache, time.perf_counter() - start)
+                          from_cache, time.perf_counter() - start, cache_problem=problem)
     return dec.images, summary
 
 # %% ../nbs/02_data.ipynb #0080ec53

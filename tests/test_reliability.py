@@ -245,6 +245,9 @@ def test_a_cache_folder_that_cannot_be_written_costs_the_cache_not_the_data(tmp_
     (tmp_path / "file").write_text("not a folder")
     r = cli("data", folder, "--cache-dir", tmp_path / "file" / "cache")
     assert r.returncode == 0 and "images used: 1 " in r.stdout and "not written in" in r.stdout and "--cache-dir" in r.stdout, r.stdout + r.stderr
+    from landscape_diffusion.data import load_folder
+    _, summary = load_folder(folder, cache_dir=tmp_path / "file" / "cache")
+    assert summary.cache_path is None and "--cache-dir" in summary.cache_problem  # issue 27: a path field holds a path
 
 
 def test_export_for_another_sampler_stores_that_samplers_own_defaults(tmp_path):
