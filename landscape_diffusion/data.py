@@ -226,11 +226,10 @@ def load_folder(
     unreadable = []
     files = list_images(folder, unreadable)
     cache = cache_folder(cache_dir) / f"{_cache_name(folder)}-{size}px-{cache_key(folder, files, size)}.npz"
-    from_cache = cache.exists()
+    from_cache, problem = cache.exists(), None
     if from_cache: dec = load_decoding(cache)
     else:
         dec = decode_files(files, size, progress=progress, **kwargs)
-        problem = None
         try: save_decoding(cache, dec)
         except OSError as e:  # the images are still used
             cache, problem = None, f"{cache.parent} ({e.strerror or e}): give a writable --cache-dir"
