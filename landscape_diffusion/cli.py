@@ -259,11 +259,11 @@ def add_export_parser(sub):
     "`export`: the checkpoint, how the file should sample, and where it goes."
     x = sub.add_parser("export", help="the EMA weights in half precision: a small file to share and sample from")
     add_sampler_args(x, seed=False)
-    x.add_argument("--out", required=True, help="the .pt file to write")
+    x.add_argument("--out", required=True, help="the file to write: .safetensors (to share: no pickle) or .pt")
 
 def export_command(args):
     "`landscape-diffusion export`."
-    out = output_path(args.out, "--out", (args.ckpt,), (".pt",))
+    out = output_path(args.out, "--out", (args.ckpt,), (".pt", ".safetensors"))
     existed = out.exists()
     path = export_weights(args.ckpt, out, not args.raw, args.sampler, args.steps, args.eta)
     size = f" ({path.stat().st_size / 1e6:.1f} MB)"

@@ -93,6 +93,7 @@ class RunSettings:
     "Seed, logging, checkpoints and the output folder of a run."
     seed:int = setting(0, "seed of the model, the batches and the noise")
     log_every:int = setting(50, "steps between loss reads (each read waits for the device)")
+    log_with:str = setting("none", "where training logs go: none, tensorboard or wandb")
     checkpoint_every:str = setting("10m", "time between checkpoints (0s: every epoch), and always at the end or a stop")
     out:str = setting(None, "output folder (None: runs/PRESET where this machine keeps work, see below)")
     preset:str = setting(None, "the preset this config came from")
@@ -156,7 +157,8 @@ def parse_duration(text:str, name:str="time_limit") -> float:
 
 # %% ../nbs/02b_config.ipynb #c1cc79d1
 CHOICES = dict(schedule=("linear", "cosine"), prediction=("eps", "v"), lr_decay=("none", "cosine"),
-               precision=("auto", "fp32", "bf16", "fp16"), compile=("auto", "on", "off"), sampler=tuple(SAMPLERS))
+               precision=("auto", "fp32", "bf16", "fp16"), compile=("auto", "on", "off"), sampler=tuple(SAMPLERS),
+               log_with=("none", "tensorboard", "wandb"))
 POSITIVE = ("size", "n_synthetic", "bottleneck", "groups", "steps", "epochs", "batch_size", "grad_accum",
             "sample_every", "sample_n", "sample_steps", "log_every")
 FINITE = ("lr", "weight_decay", "grad_clip", "ema_decay", "beta_start", "beta_end", "min_snr_gamma")
@@ -233,7 +235,7 @@ def get_config(preset:str="fast", **overrides) -> Config:
 # %% ../nbs/02b_config.ipynb #f46bb13c
 RESUMABLE = ("data", "epochs", "time_limit", "lr", "weight_decay", "warmup_steps", "lr_decay", "grad_clip",
              "grad_accum", "precision", "compile", "log_every", "sample_every", "sample_n", "sampler", "sample_steps",
-             "sample_eta", "cache_dir", "checkpoint_every", "out")
+             "sample_eta", "cache_dir", "checkpoint_every", "log_with", "out")
 
 def resume_config(stored:Config, asked:Config) -> Config:
     "The stored run's config with the resumable settings of `asked`; any other difference is refused by name."

@@ -27,6 +27,7 @@ from .device import (autocast_for, keep_freed_cpu_memory, describe_device, expla
 from .patch import patch
 from .runs import (RunInterrupted, TrainingError, check_same_data, claim_run, data_fingerprint,
                                       plot_loss, stop_requests, stream_lines, watch_run)
+from .track import log_grid, start_tracking
 from .unet import n_params
 
 # %% ../nbs/03_train.ipynb #0d147181
@@ -163,7 +164,7 @@ def setup_model(self:Trainer):
 # %% ../nbs/03_train.ipynb #9b454ea3
 @patch
 def reset_counters(self:Trainer):
-    "A new run's counters, time budgets and loss history."
+    "A new run's counters, time budgets and loss history (and no tracker until `fit` opens one)."
     cfg = self.cfg
     self.epoch, self.step = 0, 0  # epochs finished, optimizer steps taken
     self.epoch_step, self.epoch_loss_sum = 0, 0.0  # how far into an unfinished epoch a time limit stopped the run
@@ -171,6 +172,7 @@ def reset_counters(self:Trainer):
     self.checkpoint_every_s, self.interrupted = parse_duration(cfg.checkpoint_every, "checkpoint_every"), None
     self.history = dict(step=[], loss=[], epoch_loss=[], grids=[], log_every=cfg.log_every,
                         steps_per_epoch=self.steps_per_epoch)
+    self.tracker = None
 
 # %% ../nbs/03_train.ipynb #d6381438
 @patch
@@ -255,10 +257,12 @@ def say(self:Trainer, bar, text:str):
 
 @patch
 def log_loss(self:Trainer, epoch:int, value:float, rate:float, bar):
-    "Record a loss read (the mean since the last) in the history, and show it."
+    "Record a loss read (the mean since the last) in the history, show it, and hand it to the tracker."
     self.check_finite(value, epoch)
     self.history["step"].append(self.step); self.history["loss"].append(value)
     bar.set_postfix(loss=f"{value:.4f}", img_s=f"{rate:,.0f}")
+    if self.tracker:
+        self.tracker.log(dict(loss=value, lr=self.opt.param_groups[0]["lr"], img_s=rate), step=self.step)
     if self.progress == "lines":
         print(f"epoch {epoch + 1}/{self.cfg.epochs} step {self.step} loss {value:.4f} {rate:,.0f} img/s", flush=True)
 
@@ -288,12 +292,13 @@ def train_epoch(self:Trainer, epoch:int, bar) -> float: # the epoch's mean loss,
 # %% ../nbs/03_train.ipynb #57d89330
 @patch
 def save_progress_pictures(self:Trainer) -> Path:
-    "Sample this epoch's grid and redraw the loss plot, both saved (and shown inline when asked)."
+    "Sample this epoch's grid and redraw the loss plot, both saved (shown inline when asked, and to the tracker)."
     with self.autocast(): images = sample_grid(self.sampling_model, self.diffusion, self.cfg, self.device)
     name = f"epoch_{self.epoch:04d}" + (f"_step_{self.step}" if self.epoch_step else "")  # a stop mid-epoch
     grid = save_grid(images, self.out / "grids" / f"{name}.png")
     save_grid(images, self.out / "samples.png")
     self.history["grids"].append(str(grid))
+    if self.tracker: log_grid(self.tracker, grid, self.step)
     import matplotlib.pyplot as plt
     plt.close(plot_loss(self.history, self.out / "loss.png").figure)
     if self.show:
@@ -352,6 +357,7 @@ def fit(self:Trainer) -> Trainer:
     self.started = self.last_saved = time.monotonic()
     try:
         check_grid(cfg.sample_n, cfg.size, cfg.size)  # a grid too large to draw is refused before training, not after
+        if self.acc.is_main_process: self.tracker = start_tracking(cfg, self.out)  # cfg.log_with (None: none)
         with stop_requests(self):
             for epoch in range(self.epoch, cfg.epochs):
                 started = time.perf_counter()
@@ -361,6 +367,7 @@ def fit(self:Trainer) -> Trainer:
     finally:
         bar.close()
         if self.lock: self.lock.close()  # the folder is free for the next trainer
+        if self.tracker: self.tracker.finish(); self.tracker = None  # its last events written, also on a stop
     if self.show and self.history["epoch_loss"]:
         plot_loss(self.history)
         import matplotlib.pyplot as plt

@@ -33,7 +33,8 @@ def site():
 
 def test_every_notebook_is_a_page_in_lesson_order(site):
     pages = sorted(p.stem for p in site.glob("*.html"))  # named as nbdev names them: by module
-    assert pages == sorted(["index", "patch", "unet", "diffusion", "synthetic", "images", "files", "data", "config", "device", "checkpoint", "runs",
+    assert pages == sorted(["index", "patch", "unet", "diffusion", "synthetic", "images", "files", "data", "config", "device",
+                            "checkpoint", "runs", "track",
                             "train", "evaluate", "play", "cli"])
     index = (site / "index.html").read_text()
     order = [index.index(f'href="{page}.html"') for page in ["index", "patch", "unet", "images", "diffusion", "data", "config", "checkpoint", "train", "cli"]]

@@ -46,3 +46,16 @@ def test_the_model_card_reports_the_measured_numbers():
     result = json.loads((PRETRAINED / "landscapes32-evaluate.json").read_text())
     assert result["split"] == "held-out" and result["n"] == 512
     assert f"{result['swd_mean']:.1f}" in card and f"{result['saturation']:.3f}" in card
+
+
+def test_the_model_card_has_the_front_matter_model_hubs_read():
+    "Issue 25: library, tags, datasets, metrics and the data's licence (not stated) where a hub looks for them."
+    import yaml
+    card = (PRETRAINED / "README.md").read_text()
+    assert card.startswith("---\n")
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["library_name"] == "landscape_diffusion" and meta["license"] == "unknown"
+    assert {"tags", "datasets", "metrics", "pipeline_tag"} <= set(meta)
+    result = json.loads((PRETRAINED / "landscapes32-evaluate.json").read_text())
+    reported = meta["model-index"][0]["results"][0]["metrics"][0]["value"]
+    assert reported == round(result["swd_mean"], 1)
