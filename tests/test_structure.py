@@ -117,7 +117,7 @@ def test_tests_import_only_declared_packages():
     cfg = configparser.ConfigParser(delimiters=["="]); cfg.read(LIB.parent / "settings.ini")
     declared = {r.split(">")[0].split("<")[0].split("=")[0].replace("-", "_").lower()
                 for r in (cfg["DEFAULT"]["requirements"] + " " + cfg["DEFAULT"]["dev_requirements"]).split()}
-    aliases = {"pil": "pillow", "torch_fidelity": "torch_fidelity"}
+    aliases = {"pil": "pillow", "torch_fidelity": "torch_fidelity", "yaml": "pyyaml"}
     import sys
     for test in Path(__file__).parent.glob("test_*.py"):
         for node in ast.walk(ast.parse(test.read_text())):
