@@ -25,7 +25,7 @@ from .config import Config, ConfigError, validate
 from .files import atomic_write
 from .images import open_image
 from .device import autocast_for, pick_device
-from .diffusion import SAMPLERS, Diffusion
+from .diffusion import SAMPLERS, Diffusion, check_sampler
 from .unet import UNet
 
 # %% ../nbs/02d_checkpoint.ipynb #02f38bf5
@@ -216,12 +216,12 @@ def grid_table(out, every:int=1, ncols:int=5):
 # %% ../nbs/02d_checkpoint.ipynb #a2ebdadb
 def _check_sampler_args(cfg:Config, sampler:str, steps:int, eta:float):
     "Raise a `ConfigError` for a sampler, step count or eta the run cannot sample with."
-    if sampler not in SAMPLERS: raise ConfigError(f"unknown sampler {sampler!r}: use one of {', '.join(SAMPLERS)}")
+    try: check_sampler(sampler, eta)  # diffusion's own rules: a known sampler, no fresh noise for dpm++
+    except ValueError as e: raise ConfigError(str(e)) from None
     if steps is not None and not 1 <= steps <= cfg.steps:
         raise ConfigError(f"sampler steps must be between 1 and {cfg.steps} (the run's diffusion steps); got {steps}")
     if eta is not None and not 0 <= eta < math.inf:
         raise ConfigError(f"eta must be a number >= 0 (0: deterministic DDIM, 1: DDPM's fresh noise); got {eta}")
-    if sampler == "dpm++" and eta: raise ConfigError(f"dpm++ solves the deterministic ODE: eta must be 0; got {eta}")
 
 def sampler_settings(cfg:Config, sampler:str=None, steps:int=None, eta:float=None) -> tuple: # (sampler, steps, eta)
     "What was asked for (checked); the rest as the run's grids had it, or for another sampler that sampler's defaults."
