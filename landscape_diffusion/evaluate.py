@@ -6,8 +6,8 @@
 __all__ = ['INCEPTION_FILE', 'INCEPTION_URL', 'INCEPTION_SHA256_PREFIX', 'REAL_STATES', 'METRICS', 'EvaluationError', 'to_uint8',
            'laplacian_pyramid', 'sliced_wasserstein', 'swd', 'sky_ground_gap', 'top_brighter', 'pixel_noise',
            'saturation', 'colour', 'sha256_of', 'verified_weights', 'inception_weights', 'images_key', 'fid',
-           'memorisation', 'show_closest_pairs', 'check_metrics', 'evaluate_images', 'evaluate', 'format_table',
-           'finite_or_none']
+           'memorisation', 'show_closest_pairs', 'check_metrics', 'evaluate_images', 'swd_floor', 'evaluate',
+           'format_table', 'finite_or_none']
 
 # %% ../nbs/04_evaluate.ipynb #99bdffbd
 import hashlib
@@ -297,6 +297,12 @@ def evaluate_images(generated:torch.Tensor, real:torch.Tensor, metrics=("swd", "
         out["fid_seconds"] = time.perf_counter() - t
     return out
 
+# %% ../nbs/04_evaluate.ipynb #a7d3f9c1
+def swd_floor(train:torch.Tensor, real:torch.Tensor, n:int, seed:int=0) -> float:
+    "The SWD of `n` photos picked from `train` against `real`: what photos themselves score at this size."
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
+    return swd(train[pick], real)["swd_mean"]
+
 # %% ../nbs/04_evaluate.ipynb #eb426609
 def evaluate(ckpt, data:str, n:int=1000, sampler:str=None, steps:int=None, eta:float=None, ema:bool=True, seed:int=0,
              metrics=("swd", "colour", "memorisation"), feature=None, inception=None, cache_dir=None,
@@ -308,11 +314,14 @@ def evaluate(ckpt, data:str, n:int=1000, sampler:str=None, steps:int=None, eta:f
     n_synthetic = n_synthetic or cfg.n_synthetic
     part = lambda name: load_part(data, name, cfg.size, cache_dir, n_synthetic, cfg.seed, cfg.holdout_every)[0]
     real = part(split)  # by default the images the run held out
-    train = part("train") if "memorisation" in metrics and split != "train" else real  # copies: of what it trained on
+    train = part("train") if split != "train" else real  # copies are of what it trained on; the floor is its photos
     t = time.perf_counter()
     generated = to_uint8(sample_images(ckpt, n, sampler, steps, seed, eta, ema=ema))
     sample_seconds = time.perf_counter() - t
     result = evaluate_images(generated, real, metrics, feature, inception, cache_dir or default_cache_dir(), train)
+    if "swd" in metrics and split == "held-out":  # the photos' own distance at this n, and how far above it
+        result["swd_floor"] = swd_floor(train, real, n, seed)
+        result["swd_over_floor"] = result["swd_mean"] / result["swd_floor"]
     return dict(**result, n=n, split=split, n_real=len(real), sampler=sampler, steps=steps, eta=eta, ema=ema,
                 checkpoint=str(ckpt), sample_seconds=sample_seconds)
 

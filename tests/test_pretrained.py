@@ -11,7 +11,7 @@ from PIL import Image
 from landscape_diffusion.checkpoint import CheckpointError, config_from, load_checkpoint, weights_digest
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
-WEIGHTS = PRETRAINED / "landscapes32.pt"
+WEIGHTS = PRETRAINED / "landscapes32.safetensors"
 
 
 def test_the_pretrained_file_is_small_half_precision_ema_weights():
@@ -29,8 +29,8 @@ def test_the_pretrained_file_carries_the_sha256_of_its_weights(tmp_path):
     assert state["sha256"] == weights_digest(state)
     data = bytearray(WEIGHTS.read_bytes())
     data[data.find(state["model"]["outc.weight"].numpy().tobytes()) + 5] ^= 4
-    (tmp_path / "flipped.pt").write_bytes(data)
-    with pytest.raises(CheckpointError, match="is damaged"): load_checkpoint(tmp_path / "flipped.pt")
+    (tmp_path / "flipped.safetensors").write_bytes(data)
+    with pytest.raises(CheckpointError, match="is damaged"): load_checkpoint(tmp_path / "flipped.safetensors")
 
 
 def test_sample_from_the_pretrained_model_works_offline(tmp_path):
@@ -44,8 +44,9 @@ def test_sample_from_the_pretrained_model_works_offline(tmp_path):
 def test_the_model_card_reports_the_measured_numbers():
     card = (PRETRAINED / "README.md").read_text()
     result = json.loads((PRETRAINED / "landscapes32-evaluate.json").read_text())
-    assert result["split"] == "held-out" and result["n"] == 512
+    assert result["split"] == "held-out" and result["n"] >= 1000  # issue 25: 512 is too few to separate it from the floor
     assert f"{result['swd_mean']:.1f}" in card and f"{result['saturation']:.3f}" in card
+    assert f"floor {result['swd_floor']:.1f}" in card and f"{result['swd_over_floor']:.2f}x the floor" in card
 
 
 def test_the_model_card_has_the_front_matter_model_hubs_read():

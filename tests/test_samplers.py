@@ -79,11 +79,11 @@ def test_the_photo_presets_and_the_pretrained_file_sample_with_dpm_solver(tmp_pa
     for preset in ("fast", "cpu-photos"):
         cfg = get_config(preset)
         assert (cfg.sampler, cfg.sample_steps, cfg.sample_eta) == ("dpm++", 20, 0.0)
-    stored = config_from(load_checkpoint(Path(__file__).resolve().parents[1] / "pretrained" / "landscapes32.pt"))
+    stored = config_from(load_checkpoint(Path(__file__).resolve().parents[1] / "pretrained" / "landscapes32.safetensors"))
     assert sampler_settings(stored) == ("dpm++", 20, 0.0)
     with pytest.raises(ConfigError, match="deterministic ODE"): get_config("fast", sample_eta=1.0)
     with pytest.raises(ConfigError, match="deterministic ODE"): sampler_settings(stored, eta=0.5)
-    r = subprocess.run([sys.executable, "-m", "landscape_diffusion", "sample", "--ckpt", "pretrained/landscapes32.pt", "--n", "2",
+    r = subprocess.run([sys.executable, "-m", "landscape_diffusion", "sample", "--ckpt", "pretrained/landscapes32.safetensors", "--n", "2",
                         "--sampler", "dpm++", "--steps", "8", "--out", str(tmp_path / "s.png")],
                        capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
     assert r.returncode == 0 and (tmp_path / "s.png").exists(), r.stderr

@@ -11,7 +11,7 @@ import torch
 from landscape_diffusion.checkpoint import (CheckpointError, config_from, export_weights, load_checkpoint,
                                             model_from_checkpoint, sample_images)
 
-PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "landscapes32.pt"
+PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "landscapes32.safetensors"
 
 
 def cli(*args):
@@ -21,9 +21,16 @@ def cli(*args):
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory):
-    "The pretrained file exported as safetensors for DDIM-50 (another sampler than the file's own)."
+    "The pretrained file exported again as safetensors for DDIM-50 (another sampler than the file's own)."
     out = tmp_path_factory.mktemp("share")
     return export_weights(PRETRAINED, out / "landscapes32.safetensors", sampler="ddim", steps=50, eta=0.0), out
+
+
+@pytest.fixture(scope="module")
+def pt_file(shared):
+    "The pretrained weights as a `.pt` file, the format the library wrote before safetensors."
+    _, out = shared
+    return export_weights(PRETRAINED, out / "landscapes32.pt")
 
 
 def test_the_safetensors_file_holds_config_sampler_and_sha256_as_metadata(shared):
@@ -46,10 +53,11 @@ def test_the_safetensors_file_loads_without_unpickling(shared, monkeypatch):
     assert cfg.sampler == "ddim" and sum(p.numel() for p in model.parameters()) > 10 ** 6
 
 
-def test_it_samples_what_the_pt_file_samples(shared):
+def test_pt_files_are_still_read_and_sample_the_same(shared, pt_file):
     path, _ = shared
+    assert pt_file.suffix == ".pt" and load_checkpoint(pt_file)["format"] == load_checkpoint(path)["format"]
     ours = sample_images(path, n=2, sampler="dpm++", steps=5, eta=0.0)
-    assert torch.equal(ours, sample_images(PRETRAINED, n=2, sampler="dpm++", steps=5, eta=0.0))
+    assert torch.equal(ours, sample_images(pt_file, n=2, sampler="dpm++", steps=5, eta=0.0))
 
 
 @pytest.mark.parametrize("where", ["weights", "header"])
@@ -73,10 +81,10 @@ def test_a_safetensors_file_without_its_sha256_is_refused(shared):
     with pytest.raises(CheckpointError, match="is damaged"): load_checkpoint(out / "unsigned.safetensors")
 
 
-def test_the_command_line_exports_safetensors(shared):
+def test_the_command_line_exports_a_pt_file_as_safetensors(shared, pt_file):
     _, out = shared
-    r = cli("export", "--ckpt", PRETRAINED, "--out", out / "cli.safetensors")
+    r = cli("export", "--ckpt", pt_file, "--out", out / "cli.safetensors")
     assert r.returncode == 0, r.stderr
-    ours, theirs = load_checkpoint(out / "cli.safetensors"), load_checkpoint(PRETRAINED)  # each checked by its SHA-256
+    ours, theirs = load_checkpoint(out / "cli.safetensors"), load_checkpoint(pt_file)  # each checked by its SHA-256
     assert ours["model"].keys() == theirs["model"].keys()
     assert all(torch.equal(ours["model"][k], theirs["model"][k]) for k in ours["model"])
