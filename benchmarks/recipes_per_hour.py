@@ -45,10 +45,10 @@ RECIPES = {
     "wide": WIDE,
     "wide-4.3M": dict(widths=(32, 64, 96, 128), bottleneck=192),  # the largest that fits a 10 MB file
     "wider": WIDER,
-    "wide-attn8": dict(WIDE, attn_at=(8,)),  # attention only at 4x4: cheaper steps, more of them per hour
-    "wide-attn16": dict(WIDE, attn_at=(2, 4, 8)),  # attention at 16x16 too
-    "wide-b32": dict(WIDE, batch_size=32, lr=3e-3),  # a larger batch with a larger rate
-    "wide-lr1e-3": dict(WIDE, lr=1e-3),
+    "attn-4x4": dict(attn_at=(8,)),  # attention only at 4x4: cheaper steps, more of them per hour
+    "attn-16x16": dict(attn_at=(2, 4, 8)),  # attention at 16x16 too
+    "b32": dict(batch_size=32, lr=3e-3),  # a larger batch with a larger rate
+    "lr1e-3": dict(lr=1e-3),
 }
 METRICS = ("swd", "colour", "memorisation")
 COLUMNS = ["recipe", "hours", "params_m", "passes", "train_s", "swd_seeds_mean", "swd_seeds_sd", "over_floor_mean",
