@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['INCEPTION_FILE', 'INCEPTION_URL', 'INCEPTION_SHA256_PREFIX', 'REAL_STATES', 'METRICS', 'EvaluationError', 'to_uint8',
-           'laplacian_pyramid', 'sliced_wasserstein', 'swd', 'sky_ground_gap', 'top_brighter', 'pixel_noise',
-           'saturation', 'colour', 'sha256_of', 'verified_weights', 'inception_weights', 'images_key', 'fid',
-           'memorisation', 'show_closest_pairs', 'check_metrics', 'evaluate_images', 'swd_floor', 'evaluate',
+           'laplacian_pyramid', 'sliced_wasserstein', 'swd', 'sharpness', 'sky_ground_gap', 'top_brighter',
+           'pixel_noise', 'saturation', 'colour', 'sha256_of', 'verified_weights', 'inception_weights', 'images_key',
+           'fid', 'memorisation', 'show_closest_pairs', 'check_metrics', 'evaluate_images', 'swd_floor', 'evaluate',
            'format_table', 'finite_or_none']
 
 # %% ../nbs/04_evaluate.ipynb #99bdffbd
@@ -98,6 +98,12 @@ def swd(
         out[f"swd_{la.shape[-1]}px"] = 1e3 * sliced_wasserstein(pa, pb, directions, g)
     out["swd_mean"] = float(np.mean(list(out.values())))
     return out
+
+# %% ../nbs/04_evaluate.ipynb #337c5adf
+def sharpness(generated:torch.Tensor, real:torch.Tensor) -> float:
+    "The spread of the finest pyramid level of uint8 `generated` over `real`'s: 1 as sharp, below 1 smoother."
+    finest = lambda images: laplacian_pyramid(images.float() / 255, images.shape[-1] // 2)[0].std().item()
+    return finest(generated) / finest(real)
 
 # %% ../nbs/04_evaluate.ipynb #6e7bc247
 def _top_and_bottom(images:torch.Tensor) -> tuple:
@@ -288,6 +294,7 @@ def evaluate_images(generated:torch.Tensor, real:torch.Tensor, metrics=("swd", "
     out = {}
     if "swd" in metrics:
         t = time.perf_counter(); out.update(swd(generated, real)); out["swd_seconds"] = time.perf_counter() - t
+        out["sharpness"] = sharpness(generated, real)
     if "colour" in metrics: out.update(colour(generated, real))
     if "memorisation" in metrics: out.update(memorisation(generated, real if train is None else train)["summary"])
     if "fid" in metrics:
@@ -298,10 +305,10 @@ def evaluate_images(generated:torch.Tensor, real:torch.Tensor, metrics=("swd", "
     return out
 
 # %% ../nbs/04_evaluate.ipynb #a7d3f9c1
-def swd_floor(train:torch.Tensor, real:torch.Tensor, n:int, seed:int=0) -> float:
-    "The SWD of `n` photos picked from `train` against `real`: what photos themselves score at this size."
+def swd_floor(train:torch.Tensor, real:torch.Tensor, n:int, seed:int=0) -> dict:
+    "The SWD, per level and mean, of `n` photos picked from `train` against `real`: what photos score at this size."
     pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
-    return swd(train[pick], real)["swd_mean"]
+    return swd(train[pick], real)
 
 # %% ../nbs/04_evaluate.ipynb #eb426609
 def evaluate(ckpt, data:str, n:int=1000, sampler:str=None, steps:int=None, eta:float=None, ema:bool=True, seed:int=0,
@@ -319,8 +326,10 @@ def evaluate(ckpt, data:str, n:int=1000, sampler:str=None, steps:int=None, eta:f
     generated = to_uint8(sample_images(ckpt, n, sampler, steps, seed, eta, ema=ema))
     sample_seconds = time.perf_counter() - t
     result = evaluate_images(generated, real, metrics, feature, inception, cache_dir or default_cache_dir(), train)
-    if "swd" in metrics and split == "held-out":  # the photos' own distance at this n, and how far above it
-        result["swd_floor"] = swd_floor(train, real, n, seed)
+    if "swd" in metrics and split == "held-out":  # the photos' own distance at this n, per level, and how far above it
+        floor = swd_floor(train, real, n, seed)
+        result.update({k.replace("swd", "swd_floor"): v for k, v in floor.items() if k != "swd_mean"})
+        result["swd_floor"] = floor["swd_mean"]
         result["swd_over_floor"] = result["swd_mean"] / result["swd_floor"]
     return dict(**result, n=n, split=split, n_real=len(real), sampler=sampler, steps=steps, eta=eta, ema=ema,
                 checkpoint=str(ckpt), sample_seconds=sample_seconds)

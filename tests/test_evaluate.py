@@ -31,6 +31,8 @@ def test_evaluate_prints_a_table_and_writes_json(checkpoint, tmp_path):
     res = json.loads(out.read_text())
     assert res["n"] == 40 and res["sampler"] == "ddim" and res["steps"] == 5 and res["checkpoint"] == str(checkpoint)
     assert res["swd_mean"] > 0 and set(res) >= {"swd_32px", "swd_16px", "memorisation_median_ratio", "sample_seconds"}
+    assert res["swd_32px"] > res["swd_floor_32px"] and res["swd_16px"] > res["swd_floor_16px"]  # each level has its floor
+    assert 0 < res["sharpness"] < 10
 
 
 @pytest.mark.parametrize("args, message", [
