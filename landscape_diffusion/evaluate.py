@@ -102,8 +102,8 @@ def swd(
 # %% ../nbs/04_evaluate.ipynb #337c5adf
 def sharpness(generated:torch.Tensor, real:torch.Tensor) -> float:
     "The spread of the finest pyramid level of uint8 `generated` over `real`'s: 1 as sharp, below 1 smoother."
-    finest = lambda images: laplacian_pyramid(images.float() / 255, images.shape[-1] // 2)[0].std().item()
-    return finest(generated) / finest(real)
+    finest = lambda images: laplacian_pyramid(images.float() / 255, images.shape[-1] // 2)[0].std()
+    return (finest(generated) / finest(real)).item()  # not finite where `real` has no fine detail: nothing to compare
 
 # %% ../nbs/04_evaluate.ipynb #6e7bc247
 def _top_and_bottom(images:torch.Tensor) -> tuple:
@@ -332,7 +332,7 @@ def evaluate(ckpt, data:str, n:int=1000, sampler:str=None, steps:int=None, eta:f
         floor = swd_floor(train, real, n, seed)
         result.update({k.replace("swd", "swd_floor"): v for k, v in floor.items() if k != "swd_mean"})
         result["swd_floor"] = floor["swd_mean"]
-        result["swd_over_floor"] = result["swd_mean"] / result["swd_floor"]
+        result["swd_over_floor"] = result["swd_mean"] / result["swd_floor"] if result["swd_floor"] else math.inf
     return dict(**result, n=n, split=split, n_real=len(real), sampler=sampler, steps=steps, eta=eta, ema=ema,
                 checkpoint=str(ckpt), sample_seconds=sample_seconds)
 

@@ -138,7 +138,7 @@ def test_evaluate_writes_strict_json_and_needs_two_training_images_to_find_copie
     res = json.loads((tmp_path / "res.json").read_text(), parse_constant=refuse)
     assert res["memorisation_min_ratio"] is None and res["memorisation_share_below_0.5"] is None
     assert "2 or more different training images" in res["memorisation_note"]
-    if images == "identical": assert res["colour_std_error"] is None  # a spread of zero: no relative error
+    if images == "identical": assert res["colour_std_error"] is None and res["sharpness"] is None  # no spread, no fine detail: no ratio
 
 
 # item 8: one line, before the work, never a traceback after it
