@@ -139,6 +139,12 @@ def test_evaluate_writes_strict_json_and_needs_two_training_images_to_find_copie
     assert res["memorisation_min_ratio"] is None and res["memorisation_share_below_0.5"] is None
     assert "2 or more different training images" in res["memorisation_note"]
     if images == "identical": assert res["colour_std_error"] is None and res["sharpness"] is None  # no spread, no fine detail: no ratio
+    if images == "identical":  # held out too, they are their own floor at zero: no ratio to it either
+        code, out, err = cli(capsys, "evaluate", "--ckpt", run / "run" / "checkpoint.pt", "--data", tmp_path / "photos.npz",
+                             "--n", 4, "--json", tmp_path / "held-out.json")
+        assert code == 0, err
+        res = json.loads((tmp_path / "held-out.json").read_text(), parse_constant=refuse)
+        assert res["swd_floor"] == 0 and res["swd_over_floor"] is None
 
 
 # item 8: one line, before the work, never a traceback after it
